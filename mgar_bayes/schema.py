@@ -1,0 +1,229 @@
+"""The canonical star table: column names, units and validation.
+
+Every reader maps a survey's columns onto these names and units, and every later
+stage (cuts, orbits, selections, fits) reads only these names. Derived columns
+written by the preprocessing stage are listed in :data:`DERIVED_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "Column",
+    "REQUIRED_COLUMNS",
+    "OPTIONAL_COLUMNS",
+    "GALCEN_COLUMNS",
+    "DERIVED_COLUMNS",
+    "ERROR_COLUMNS",
+    "HELIOCENTRIC_KINEMATICS",
+    "CatalogueError",
+    "validate_catalogue",
+    "has_galcen",
+]
+
+
+class CatalogueError(ValueError):
+    """A star table that cannot be used as it is (missing column, bad values...)."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One canonical column: its name, unit and a short description."""
+
+    name: str
+    unit: str
+    description: str
+    kind: str = "float"  # "float", "int", "str"
+
+
+REQUIRED_COLUMNS: tuple[Column, ...] = (
+    Column("source_id", "", "unique star identifier", "any"),
+    Column("ra", "deg", "right ascension (ICRS)"),
+    Column("dec", "deg", "declination (ICRS)"),
+    Column("distance", "kpc", "heliocentric distance"),
+    Column("distance_err", "kpc", "heliocentric distance uncertainty"),
+    Column("pmra", "mas/yr", "proper motion in RA, times cos(dec)"),
+    Column("pmra_err", "mas/yr", "pmra uncertainty"),
+    Column("pmdec", "mas/yr", "proper motion in Dec"),
+    Column("pmdec_err", "mas/yr", "pmdec uncertainty"),
+    Column("rv", "km/s", "line-of-sight velocity"),
+    Column("rv_err", "km/s", "line-of-sight velocity uncertainty"),
+    Column("feh", "dex", "[Fe/H]"),
+    Column("feh_err", "dex", "[Fe/H] uncertainty"),
+    Column("afe", "dex", "[alpha/Fe]"),
+    Column("afe_err", "dex", "[alpha/Fe] uncertainty"),
+    Column("age", "Gyr", "stellar age"),
+    Column("age_err", "Gyr", "absolute stellar age uncertainty"),
+    Column("mass", "Msun", "stellar mass"),
+    Column("snr", "", "spectral signal-to-noise ratio"),
+    Column("flag_feh", "", "[Fe/H] quality flag, 0 = good", "int"),
+    Column("flag_afe", "", "[alpha/Fe] quality flag, 0 = good", "int"),
+)
+
+OPTIONAL_COLUMNS: tuple[Column, ...] = (
+    Column("logg", "dex", "surface gravity"),
+    Column("teff", "K", "effective temperature"),
+    Column("evol_stage", "", "evolutionary stage: 'RGB' or 'RC'", "str"),
+)
+
+# Galactocentric cylindrical coordinates a catalogue may supply itself (the LAMOST
+# DR8 VAC does); when all are present they are used instead of recomputing them.
+# v_phi is positive in the direction of Galactic rotation.
+GALCEN_COLUMNS: tuple[Column, ...] = (
+    Column("R", "kpc", "Galactocentric cylindrical radius"),
+    Column("R_err", "kpc", "uncertainty of R"),
+    Column("phi", "deg", "Galactocentric azimuth"),
+    Column("z", "kpc", "height above the Galactic mid-plane"),
+    Column("z_err", "kpc", "uncertainty of z"),
+    Column("v_R", "km/s", "Galactocentric radial velocity"),
+    Column("v_R_err", "km/s", "uncertainty of v_R"),
+    Column("v_phi", "km/s", "azimuthal velocity, positive along Galactic rotation"),
+    Column("v_phi_err", "km/s", "uncertainty of v_phi"),
+    Column("v_z", "km/s", "vertical velocity"),
+    Column("v_z_err", "km/s", "uncertainty of v_z"),
+)
+
+DERIVED_COLUMNS: tuple[Column, ...] = GALCEN_COLUMNS + (
+    Column("L_z", "kpc km/s", "z angular momentum, R * v_phi"),
+    Column("R_g", "kpc", "guiding-centre radius (circular orbit with the star's L_z)"),
+    Column("R_g_err", "kpc", "Monte-Carlo uncertainty of R_g"),
+    Column("Z_max", "kpc", "maximum height above the plane along the orbit"),
+    Column("population", "", "'thin', 'thick' or '' (neither)", "str"),
+)
+
+# Uncertainty columns that must be finite and strictly positive.
+ERROR_COLUMNS: tuple[str, ...] = (
+    "distance_err",
+    "pmra_err",
+    "pmdec_err",
+    "rv_err",
+    "feh_err",
+    "afe_err",
+    "age_err",
+)
+
+
+def _describe_rows(index: pd.Index, mask: np.ndarray, limit: int = 5) -> str:
+    bad = index[mask]
+    shown = ", ".join(str(i) for i in bad[:limit])
+    more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
+    return f"{len(bad)} row(s): {shown}{more}"
+
+
+HELIOCENTRIC_KINEMATICS: tuple[str, ...] = (
+    "distance",
+    "distance_err",
+    "pmra",
+    "pmra_err",
+    "pmdec",
+    "pmdec_err",
+    "rv",
+    "rv_err",
+)
+
+
+def validate_catalogue(
+    table: pd.DataFrame, *, name: str = "catalogue", require_heliocentric: bool | None = None
+) -> pd.DataFrame:
+    """Check a star table against the canonical schema.
+
+    Raises :class:`CatalogueError` naming the column and the offending rows for
+    problems that make the table unusable as a whole: an empty table, a missing
+    required column, a non-numeric column, duplicated ``source_id`` or
+    non-positive uncertainties. Non-finite values in measured columns are *not*
+    errors here: they are dropped and counted by the first cut of
+    :func:`mgar_bayes.cuts.apply_quality_cuts`.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Star table with canonical column names (see :data:`REQUIRED_COLUMNS`).
+    name : str
+        How to call the table in error messages (a file name, say).
+    require_heliocentric : bool or None
+        Whether distance, proper motions and line-of-sight velocity (with
+        errors) are required. None: required unless the table carries its own
+        Galactocentric columns (:data:`GALCEN_COLUMNS`), as the LAMOST VAC does.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The same table with numeric columns as float64 and flags as integers.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise CatalogueError(f"{name}: expected a pandas DataFrame, got {type(table).__name__}")
+    if len(table) == 0:
+        raise CatalogueError(f"{name}: the table is empty (no stars)")
+    if require_heliocentric is None:
+        require_heliocentric = not has_galcen(table)
+    needed = [
+        c.name
+        for c in REQUIRED_COLUMNS
+        if require_heliocentric or c.name not in HELIOCENTRIC_KINEMATICS
+    ]
+    if not require_heliocentric:
+        needed += [c.name for c in GALCEN_COLUMNS if c.name != "phi"]
+    missing = [c for c in needed if c not in table.columns]
+    if missing:
+        raise CatalogueError(
+            f"{name}: missing required column(s) {missing}; present: {sorted(map(str, table.columns))}"
+        )
+    out = table.copy()
+    for col in REQUIRED_COLUMNS + GALCEN_COLUMNS + OPTIONAL_COLUMNS[:2]:
+        if col.name not in out.columns or col.kind in ("any", "str"):
+            continue
+        values = out[col.name]
+        if not (pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values)):
+            converted = pd.to_numeric(values, errors="coerce")
+            bad = converted.isna().to_numpy() & values.notna().to_numpy()
+            if bad.any():
+                raise CatalogueError(
+                    f"{name}: column '{col.name}' ({col.unit or 'dimensionless'}) must be numeric; "
+                    f"non-numeric values in {_describe_rows(out.index, bad)} "
+                    f"(first: {values[bad].iloc[0]!r})"
+                )
+            values = converted
+        if col.kind == "int":
+            v = values.to_numpy(dtype=float)
+            bad = ~np.isfinite(v) | (v != np.round(v))
+            if bad.any():
+                raise CatalogueError(
+                    f"{name}: flag column '{col.name}' must hold integers; bad values in "
+                    f"{_describe_rows(out.index, bad)}"
+                )
+            out[col.name] = v.astype(np.int64)
+        else:
+            out[col.name] = values.astype(np.float64)
+    ids = out["source_id"]
+    dup = ids.duplicated(keep=False).to_numpy()
+    if dup.any():
+        raise CatalogueError(f"{name}: duplicated source_id in {_describe_rows(out.index, dup)}")
+    for col in ERROR_COLUMNS + tuple(c.name for c in GALCEN_COLUMNS if c.name.endswith("_err")):
+        if col not in out.columns:
+            continue
+        v = out[col].to_numpy()
+        bad = np.isfinite(v) & (v <= 0)
+        if bad.any():
+            raise CatalogueError(
+                f"{name}: uncertainty column '{col}' must be > 0; non-positive values in "
+                f"{_describe_rows(out.index, bad)} (first: {v[bad][0]!r})"
+            )
+    if "evol_stage" in out.columns:
+        stage = out["evol_stage"].astype("string").str.upper()
+        bad = (~stage.isin(["RGB", "RC"]) & stage.notna()).to_numpy()
+        if bad.any():
+            raise CatalogueError(
+                f"{name}: column 'evol_stage' must be 'RGB' or 'RC'; other values in "
+                f"{_describe_rows(out.index, bad)}"
+            )
+        out["evol_stage"] = stage
+    return out
+
+
+def has_galcen(table: pd.DataFrame) -> bool:
+    """Whether the table carries its own Galactocentric coordinates with errors."""
+    return all(c.name in table.columns for c in GALCEN_COLUMNS if c.name != "phi")
