@@ -1,0 +1,425 @@
+"""Metallicity-gradient models over the stars of one disk population.
+
+:class:`BinGradientModel`
+    C25 Appendix A: in each age bin k independently,
+    [Fe/H]_obs ~ TruncNormal(nabla_k (R_g - r_ref) + b_k, Sigma) on [-1, 0.5] dex,
+    latent R_g ~ TruncNormal(R_g,obs, dR_g) on [0, 20] kpc and
+    Sigma^2 = (sigma_k^2 + dFeH^2) / P^2 (eq. A4). All bins of a population are
+    sampled together (their parameters are independent, so this equals
+    separate fits, with one compilation).
+:class:`HierarchicalMGARModel`
+    Ours: the bins' gradients share a line in age,
+    nabla_k ~ N(a + s (t_k - t_ref), eps), whose slope s is the flattening
+    rate; age errors enter as a mixture over bins weighted by P_ik (or, as an
+    option, through C25's 1/P inflation).
+
+Both have a fast variant (``priors.marginalize_rg = True``) in which the latent
+R_g is integrated out analytically: for a Gaussian R_g error the convolution of
+Normal(nabla R_g + b, Sigma) with Normal(R_g | R_g,obs, dR_g) is
+Normal(nabla R_g,obs + b, sqrt(Sigma^2 + nabla^2 dR_g^2)). Two truncations are
+ignored by it: R_g's support [0, 20] kpc (negligible for R_g,obs several dR_g
+inside it) and the R_g dependence of the [Fe/H] truncation normaliser (it is
+evaluated at R_g,obs).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from typing import Any, ClassVar
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor.tensor as pt
+
+from ..binning import AgeBins, age_bin_probability
+from ._math import normal_logpdf, truncnorm_logpdf
+from .base import (
+    DroppedStarsWarning,
+    ModelBuilder,
+    ModelInputError,
+    StarData,
+    prepare_stars,
+)
+from .config import ModelSpec, PriorConfig
+
+__all__ = ["BinGradientModel", "HierarchicalMGARModel", "line_band", "TABLE_COLUMNS"]
+
+#: Columns of the per-bin posterior table (``mgar_bayes.csv``).
+TABLE_COLUMNS = [
+    "population",
+    "model",
+    "age_lo",
+    "age_hi",
+    "age_center",
+    "n_stars",
+    "gradient",
+    "gradient_err",
+    "hdi_lo",
+    "hdi_hi",
+    "r_hat",
+    "ess_bulk",
+    "divergences",
+]
+
+
+def _softplus(x):
+    return pt.maximum(x, 0.0) + pt.log1p(pt.exp(-pt.abs(x)))
+
+
+def latent_rg(rg_obs, rg_err, rg_range: tuple[float, float]):
+    """Latent guiding radii ~ Normal(rg_obs, rg_err) truncated to ``rg_range`` [kpc].
+
+    The free variable ``rg_raw`` (dims ``star``) is mapped onto the interval by
+    a logistic transform centred at each star's observed R_g and scaled so that
+    one unit of ``rg_raw`` is one dR_g there: the sampler starts at R_g,obs
+    and sees a posterior of unit scale (a plain interval transform on [0, 20]
+    would make one unit ~5 kpc). The truncated-normal normaliser depends only
+    on data, so it is a constant and omitted.
+    """
+    lo, hi = rg_range
+    width = hi - lo
+    u0 = pt.clip((rg_obs - lo) / width, 1e-4, 1.0 - 1e-4)
+    y0 = pt.log(u0) - pt.log1p(-u0)
+    scale = rg_err / (width * u0 * (1.0 - u0))
+    raw = pm.Flat("rg_raw", dims="star")
+    t = y0 + scale * raw
+    rg = lo + width * pt.sigmoid(t)
+    # log |d rg / d raw| up to the constant log(width * scale)
+    log_jac = -_softplus(-t) - _softplus(t)
+    pm.Potential("rg_prior", normal_logpdf(rg, rg_obs, rg_err) + log_jac, dims="star")
+    return rg
+
+
+def _truncnorm_dist(lower: float, upper: float):
+    def logp(value, mu, sigma):
+        return truncnorm_logpdf(value, mu, sigma, lower, upper)
+
+    return logp
+
+
+def _mixture_dist(lower: float, upper: float):
+    def logp(value, mu, sigma, log_w):
+        comp = log_w + truncnorm_logpdf(value[..., None], mu, sigma, lower, upper)
+        return pt.logsumexp(comp, axis=-1)
+
+    return logp
+
+
+def line_band(
+    idata: az.InferenceData,
+    ages: np.ndarray,
+    *,
+    age_ref: float,
+    hdi_prob: float = 0.98,
+    intercept: str = "trend_intercept",
+    slope: str = "trend_slope",
+) -> pd.DataFrame:
+    """Posterior mean and HDI of the MGAR line a + s (t - age_ref) on a grid of ages.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``age`` [Gyr], ``mean``, ``hdi_lo``, ``hdi_hi`` [dex/kpc].
+    """
+    ages = np.asarray(ages, dtype=float)
+    a = idata.posterior[intercept].values.reshape(-1)
+    s = idata.posterior[slope].values.reshape(-1)
+    lines = a[:, None] + s[:, None] * (ages[None, :] - age_ref)
+    hdi = az.hdi(lines[None, :, :], hdi_prob=hdi_prob)  # (n_ages, 2)
+    return pd.DataFrame({"age": ages, "mean": lines.mean(0), "hdi_lo": hdi[:, 0], "hdi_hi": hdi[:, 1]})
+
+
+def _summary_stats(x: np.ndarray, hdi_prob: float) -> dict[str, float]:
+    x = np.asarray(x).reshape(-1)
+    lo, hi = az.hdi(x, hdi_prob=hdi_prob)
+    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)), "hdi_lo": float(lo), "hdi_hi": float(hi)}
+
+
+class _StarModel(ModelBuilder):
+    """Shared parts of the models fitted to stars."""
+
+    model_type: ClassVar[str] = "_star"
+    var_summary: ClassVar[tuple[str, ...]] = ("gradient", "intercept", "scatter")
+    _latent_vars: ClassVar[tuple[str, ...]] = ("rg_raw",)
+
+    def _prepare(
+        self, stars: pd.DataFrame | StarData, bins: AgeBins | None = None, *, population: str | None = None
+    ) -> StarData:
+        """Inputs of :meth:`fit`.
+
+        Parameters
+        ----------
+        stars : pandas.DataFrame or StarData
+            Star table (see :func:`~mgar_bayes.models.base.prepare_stars`).
+        bins : AgeBins, optional
+            Default: ``AgeBins.from_config()`` (nine bins, 1-12.25 Gyr).
+        population : str, optional
+            Fit only rows of this ``population`` ('thin' / 'thick').
+        """
+        if isinstance(stars, StarData):
+            return stars
+        return prepare_stars(stars, bins or AgeBins.from_config(), self.priors, population=population)
+
+    def _data_hash(self, data: StarData) -> str:
+        return data.hash()
+
+    def _extra_attrs(self, data: StarData) -> dict[str, Any]:
+        return {
+            "population": data.population,
+            "age_edges": json.dumps(list(data.bins.edges)),
+            "counts": json.dumps(data.counts),
+            "n_stars": int(data.n),
+            "r_ref": float(self.priors.r_ref),
+        }
+
+    def _star_data(self, data: StarData) -> dict[str, Any]:
+        """pm.Data containers shared by both models (recorded in constant_data)."""
+        return {
+            "feh_err": pm.Data("feh_err", data.feh_err, dims="star"),
+            "rg_obs": pm.Data("rg_obs", data.rg, dims="star"),
+            "rg_err": pm.Data("rg_err", data.rg_err, dims="star"),
+            "age_obs": pm.Data("age_obs", data.age, dims="star"),
+            "age_err": pm.Data("age_err", data.age_err, dims="star"),
+        }
+
+    @classmethod
+    def _data_from_idata(cls, idata: az.InferenceData) -> StarData:
+        cd = idata.constant_data
+        bins = AgeBins(tuple(json.loads(idata.attrs["age_edges"])))
+        spec = json.loads(idata.attrs["config"])
+        priors = PriorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["priors"].items()})
+        age = cd["age_obs"].values
+        age_err = cd["age_err"].values
+        return StarData(
+            feh=idata.observed_data["feh"].values,
+            feh_err=cd["feh_err"].values,
+            rg=cd["rg_obs"].values,
+            rg_err=cd["rg_err"].values,
+            age=age,
+            age_err=age_err,
+            bin_idx=bins.index(age).astype(np.int64),
+            prob=age_bin_probability(age, age_err, bins.lo, bins.hi, age_range=priors.age_range),
+            source_id=np.asarray(cd["star"].values).astype(str),
+            bins=bins,
+            population=str(idata.attrs.get("population", "")),
+            counts=json.loads(idata.attrs.get("counts", "{}")),
+        )
+
+    def _bin_indices(self) -> np.ndarray:
+        """Indices (into the AgeBins) of the model's ``age_bin`` coordinate."""
+        return np.arange(self.data.bins.n_bins)
+
+    def gradient_table(self) -> pd.DataFrame:
+        """Per-bin posterior of the gradient with diagnostics.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns :data:`TABLE_COLUMNS` plus ``ess_tail``, ``converged``:
+            ``gradient`` = posterior mean, ``gradient_err`` = posterior sd
+            [dex/kpc], ``hdi_lo``/``hdi_hi`` the HDI of probability
+            ``priors.hdi_prob``, ``n_stars`` by observed age.
+        """
+        idata = self._require_idata()
+        diag = self.diagnostics(idata)
+        k = self._bin_indices()
+        bins = self.data.bins
+        rows = diag.loc[[f"gradient[{lab}]" for lab in np.asarray(bins.labels())[k]]]
+        out = pd.DataFrame(
+            {
+                "population": self.data.population,
+                "model": self.name,
+                "age_lo": bins.lo[k],
+                "age_hi": bins.hi[k],
+                "age_center": bins.centers[k],
+                "n_stars": self.data.n_per_bin()[k],
+                "gradient": rows["mean"].to_numpy(),
+                "gradient_err": rows["sd"].to_numpy(),
+                "hdi_lo": rows["hdi_lo"].to_numpy(),
+                "hdi_hi": rows["hdi_hi"].to_numpy(),
+                "r_hat": rows["r_hat"].to_numpy(),
+                "ess_bulk": rows["ess_bulk"].to_numpy(),
+                "divergences": rows["divergences"].to_numpy(),
+                "ess_tail": rows["ess_tail"].to_numpy(),
+                "converged": rows["converged"].to_numpy(),
+            }
+        )
+        return out
+
+    def mean_gradient(self) -> dict[str, float]:
+        """Posterior of the mean of the bins' gradients [dex/kpc]: mean, sd, HDI."""
+        g = self._require_idata().posterior["gradient"].mean("age_bin").values
+        return _summary_stats(g, self.priors.hdi_prob)
+
+
+class BinGradientModel(_StarModel):
+    """C25 Appendix-A model: one truncated-normal regression per age bin.
+
+    Parameters
+    ----------
+    spec : ModelSpec, optional
+        Default: C25's priors (``models/c25.toml``). ``priors.marginalize_rg``
+        selects the fast variant.
+
+    Examples
+    --------
+    >>> m = BinGradientModel()
+    >>> idata = m.fit(stars, AgeBins.from_config(), population="thin", seed=1)  # doctest: +SKIP
+    >>> m.gradient_table()  # doctest: +SKIP
+    """
+
+    model_type: ClassVar[str] = "bin_gradient"
+    default_spec: ClassVar[ModelSpec] = ModelSpec(name="c25", builder="bin_gradient")
+
+    def _prepare(self, stars, bins=None, *, population=None) -> StarData:
+        data = super()._prepare(stars, bins, population=population)
+        n_bin = data.n_per_bin()
+        sparse = (n_bin > 0) & (n_bin < self.priors.min_stars_per_bin)
+        if sparse.any():
+            drop = sparse[data.bin_idx]
+            labels = [data.bins.labels()[k] for k in np.flatnonzero(sparse)]
+            warnings.warn(
+                f"{data.population or 'stars'}: bin(s) {labels} have fewer than "
+                f"{self.priors.min_stars_per_bin} stars; their {int(drop.sum())} star(s) are left out",
+                DroppedStarsWarning,
+                stacklevel=4,
+            )
+            data = data.subset(~drop)
+            data.counts["n_dropped_sparse_bins"] = int(drop.sum())
+        if data.n == 0:
+            raise ModelInputError("no age bin has enough stars to fit")
+        return data
+
+    def _bin_indices(self) -> np.ndarray:
+        return np.flatnonzero(self.data.n_per_bin() > 0)
+
+    def _build(self, data: StarData) -> pm.Model:
+        pr = self.priors
+        used = np.flatnonzero(data.n_per_bin() > 0)
+        local = np.searchsorted(used, data.bin_idx)  # bin index -> position in age_bin
+        coords = {
+            "star": data.source_id,
+            "age_bin": np.asarray(data.bins.labels())[used],
+        }
+        with pm.Model(coords=coords) as model:
+            d = self._star_data(data)
+            bin_of = pm.Data("bin_of_star", local, dims="star")
+            p_own = pm.Data("p_bin", np.clip(data.own_prob, 1e-6, 1.0), dims="star")
+            pm.Data("age_center", data.bins.centers[used], dims="age_bin")
+            gradient = pm.Normal("gradient", pr.gradient_mu, pr.gradient_sigma, dims="age_bin")
+            intercept = pm.Normal("intercept", pr.intercept_mu, pr.intercept_sigma, dims="age_bin")
+            scatter = pm.HalfNormal("scatter", pr.scatter_sigma, dims="age_bin")
+            g = gradient[bin_of]
+            var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2  # C25 eq. A4
+            if pr.marginalize_rg:
+                rg = d["rg_obs"]
+                var = var + g**2 * d["rg_err"] ** 2
+            else:
+                rg = latent_rg(d["rg_obs"], d["rg_err"], pr.rg_range)
+            mu = intercept[bin_of] + g * (rg - pr.r_ref)
+            pm.CustomDist(
+                "feh",
+                mu,
+                pt.sqrt(var),
+                logp=_truncnorm_dist(*pr.feh_range),
+                observed=data.feh,
+                dims="star",
+            )
+        return model
+
+
+class HierarchicalMGARModel(_StarModel):
+    """Joint model of all bins of a population with the MGAR line as their prior.
+
+    nabla_k ~ N(a + s (t_k - age_ref), eps); s is the flattening rate
+    [dex/kpc/Gyr]. With ``priors.age_treatment = "mixture"`` (default of
+    ``models/hierarchical.toml``) star i contributes
+    log sum_k w_ik TruncNormal([Fe/H]_i | nabla_k (R_g,i - r_ref) + b_k,
+    sqrt(sigma_k^2 + dFeH_i^2)), with w_ik = P_ik / sum_k P_ik the probability
+    that its true age is in bin k given that it is in the binned range. With
+    ``"inflate"`` each star sits in the bin of its observed age with C25's
+    Sigma^2 = (sigma_k^2 + dFeH^2) / P^2 (kept for comparison; it makes sigma
+    unidentifiable, see the tests).
+    """
+
+    model_type: ClassVar[str] = "hierarchical"
+    default_spec: ClassVar[ModelSpec] = ModelSpec(
+        name="hierarchical", builder="hierarchical", priors=PriorConfig(age_treatment="mixture", age_ref=6.625)
+    )
+    var_summary: ClassVar[tuple[str, ...]] = (
+        "gradient",
+        "intercept",
+        "scatter",
+        "trend_intercept",
+        "trend_slope",
+        "trend_scatter",
+    )
+
+    def _build(self, data: StarData) -> pm.Model:
+        pr = self.priors
+        bins = data.bins
+        coords = {"star": data.source_id, "age_bin": bins.labels()}
+        with pm.Model(coords=coords) as model:
+            d = self._star_data(data)
+            age_c = pm.Data("age_center", bins.centers, dims="age_bin")
+            a = pm.Normal("trend_intercept", 0.0, pr.trend_intercept_sigma)
+            s = pm.Normal("trend_slope", 0.0, pr.trend_slope_sigma)
+            eps = pm.HalfCauchy("trend_scatter", pr.trend_scatter_beta)
+            line = a + s * (age_c - pr.age_ref)
+            if pr.noncentered:
+                z = pm.Normal("gradient_z", 0.0, 1.0, dims="age_bin")
+                gradient = pm.Deterministic("gradient", line + eps * z, dims="age_bin")
+            else:
+                gradient = pm.Normal("gradient", line, eps, dims="age_bin")
+            intercept = pm.Normal("intercept", pr.intercept_mu, pr.intercept_sigma, dims="age_bin")
+            scatter = pm.HalfNormal("scatter", pr.scatter_sigma, dims="age_bin")
+            rg = d["rg_obs"] if pr.marginalize_rg else latent_rg(d["rg_obs"], d["rg_err"], pr.rg_range)
+            if pr.age_treatment == "mixture":
+                w = data.prob / np.maximum(data.prob.sum(axis=1, keepdims=True), 1e-300)
+                log_w = pm.Data("log_w", np.log(np.maximum(w, 1e-300)), dims=("star", "age_bin"))
+                mu = intercept[None, :] + gradient[None, :] * (rg[:, None] - pr.r_ref)
+                var = scatter[None, :] ** 2 + d["feh_err"][:, None] ** 2
+                if pr.marginalize_rg:
+                    var = var + gradient[None, :] ** 2 * d["rg_err"][:, None] ** 2
+                pm.CustomDist(
+                    "feh",
+                    mu,
+                    pt.sqrt(var),
+                    log_w,
+                    logp=_mixture_dist(*pr.feh_range),
+                    signature="(k),(k),(k)->()",
+                    observed=data.feh,
+                    dims="star",
+                )
+            else:
+                bin_of = pm.Data("bin_of_star", data.bin_idx, dims="star")
+                p_own = pm.Data("p_bin", np.clip(data.own_prob, 1e-6, 1.0), dims="star")
+                g = gradient[bin_of]
+                var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2
+                if pr.marginalize_rg:
+                    var = var + g**2 * d["rg_err"] ** 2
+                pm.CustomDist(
+                    "feh",
+                    intercept[bin_of] + g * (rg - pr.r_ref),
+                    pt.sqrt(var),
+                    logp=_truncnorm_dist(*pr.feh_range),
+                    observed=data.feh,
+                    dims="star",
+                )
+        return model
+
+    def _extra_attrs(self, data: StarData) -> dict[str, Any]:
+        return {**super()._extra_attrs(data), "age_ref": float(self.priors.age_ref)}
+
+    def flattening_rate(self) -> dict[str, float]:
+        """Posterior of the line's slope s [dex/kpc/Gyr]: mean, sd, HDI."""
+        return _summary_stats(self._require_idata().posterior["trend_slope"].values, self.priors.hdi_prob)
+
+    def band(self, ages: np.ndarray | None = None) -> pd.DataFrame:
+        """Posterior mean and HDI band of the MGAR line (see :func:`line_band`)."""
+        if ages is None:
+            ages = np.linspace(self.data.bins.edges[0], self.data.bins.edges[-1], 50)
+        return line_band(self._require_idata(), ages, age_ref=self.priors.age_ref, hdi_prob=self.priors.hdi_prob)
