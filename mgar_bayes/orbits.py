@@ -19,6 +19,7 @@ McMillan17 and Irrgang13I keep the ``ro``/``vo`` they carry, unless
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -255,13 +256,17 @@ def mc_phase_space(
     v_phi = Lz / R
     Rg = rg_table(Lz)
     bad = ~np.isfinite(Rg)
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        # stars whose realisations all lack an R_g get NaN, counted by the R_g cut
+        warnings.simplefilter("ignore", RuntimeWarning)
+        rg_err = np.nanstd(np.where(bad, np.nan, Rg), axis=1, ddof=1)
     out = {
         "R_err": R.std(axis=1, ddof=1),
         "z_err": z.std(axis=1, ddof=1),
         "v_R_err": v_R.std(axis=1, ddof=1),
         "v_phi_err": v_phi.std(axis=1, ddof=1),
         "v_z_err": vz.std(axis=1, ddof=1),
-        "R_g_err": np.nanstd(np.where(bad, np.nan, Rg), axis=1, ddof=1) if (~bad).any() else np.full(n, np.nan),
+        "R_g_err": rg_err,
         "R_g_mc_bad": bad.mean(axis=1),
     }
     return out
@@ -274,7 +279,8 @@ def _mc_galcen_given(table: pd.DataFrame, rg_table: RgTable, n_mc: int, rng: np.
     vphi = table["v_phi"].to_numpy(float)[:, None] + table["v_phi_err"].to_numpy(float)[:, None] * rng.standard_normal((n, n_mc))
     Rg = rg_table(np.abs(R) * vphi)
     bad = ~np.isfinite(Rg)
-    with np.errstate(invalid="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         err = np.nanstd(np.where(bad, np.nan, Rg), axis=1, ddof=1)
     return {"R_g_err": err, "R_g_mc_bad": bad.mean(axis=1)}
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import arviz as az
@@ -35,7 +36,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..binning import AgeBins, age_bin_probability
-from ._math import normal_logpdf, truncnorm_logpdf
+from ._math import Standardize, normal_logpdf, truncnorm_logpdf
 from .base import (
     DroppedStarsWarning,
     ModelBuilder,
@@ -93,6 +94,81 @@ def latent_rg(rg_obs, rg_err, rg_range: tuple[float, float]):
     return rg
 
 
+@dataclass(frozen=True)
+class PreFit:
+    """Weighted least-squares estimates per bin, used only to scale the sampler's coordinates."""
+
+    gradient: np.ndarray
+    gradient_se: np.ndarray
+    intercept: np.ndarray
+    intercept_se: np.ndarray
+    scatter: np.ndarray
+
+
+def prefit(data: StarData, r_ref: float) -> PreFit:
+    """Per-bin weighted least squares of [Fe/H] on R_g,obs - r_ref (stars by observed age).
+
+    Weights 1 / (dFeH^2 + s^2) with the scatter s re-estimated from the
+    residuals three times. Bins with fewer than 3 stars get the median of the
+    others and a wide scale. Deterministic, so a loaded model is rebuilt
+    identically.
+    """
+    k_bins = data.bins.n_bins
+    out = np.full((5, k_bins), np.nan)
+    for k in range(k_bins):
+        sel = data.bin_idx == k
+        if sel.sum() < 3:
+            continue
+        x = data.rg[sel] - r_ref
+        y = data.feh[sel]
+        e2 = data.feh_err[sel] ** 2
+        s2 = 0.01
+        for _ in range(3):
+            w = 1.0 / (e2 + s2)
+            design = np.c_[np.ones_like(x), x]
+            cov = np.linalg.pinv(design.T @ (design * w[:, None]))
+            beta = cov @ (design.T @ (w * y))
+            resid = y - design @ beta
+            s2 = max(float(np.mean(resid**2 - e2)), 1e-4)
+        out[:, k] = [beta[1], np.sqrt(cov[1, 1]), beta[0], np.sqrt(cov[0, 0]), np.sqrt(s2)]
+    fill = [
+        np.nanmedian(out[0]) if np.isfinite(out[0]).any() else 0.0,
+        0.05,
+        np.nanmedian(out[2]) if np.isfinite(out[2]).any() else 0.0,
+        0.2,
+        0.1,
+    ]
+    for row, value in enumerate(fill):
+        out[row, ~np.isfinite(out[row])] = value
+    return PreFit(
+        gradient=out[0],
+        gradient_se=np.maximum(out[1], 1e-4),
+        intercept=out[2],
+        intercept_se=np.maximum(out[3], 1e-3),
+        scatter=np.maximum(out[4], 0.01),
+    )
+
+
+def _line_prefit(ages: np.ndarray, grad: np.ndarray, se: np.ndarray, age_ref: float):
+    """Weighted line through pre-fit gradients: (a, a_se, s, s_se, eps)."""
+    x = ages - age_ref
+    eps2 = 0.0
+    for _ in range(3):
+        w = 1.0 / (se**2 + eps2)
+        design = np.c_[np.ones_like(x), x]
+        cov = np.linalg.pinv(design.T @ (design * w[:, None]))
+        beta = cov @ (design.T @ (w * grad))
+        resid = grad - design @ beta
+        eps2 = max(float(np.mean(resid**2 - se**2)), 1e-6)
+    return (
+        beta[0],
+        max(np.sqrt(cov[0, 0]), 1e-3),
+        beta[1],
+        max(np.sqrt(cov[1, 1]), 1e-4),
+        np.sqrt(eps2),
+    )
+
+
 def _truncnorm_dist(lower: float, upper: float):
     def logp(value, mu, sigma):
         return truncnorm_logpdf(value, mu, sigma, lower, upper)
@@ -129,13 +205,20 @@ def line_band(
     s = idata.posterior[slope].values.reshape(-1)
     lines = a[:, None] + s[:, None] * (ages[None, :] - age_ref)
     hdi = az.hdi(lines[None, :, :], hdi_prob=hdi_prob)  # (n_ages, 2)
-    return pd.DataFrame({"age": ages, "mean": lines.mean(0), "hdi_lo": hdi[:, 0], "hdi_hi": hdi[:, 1]})
+    return pd.DataFrame(
+        {"age": ages, "mean": lines.mean(0), "hdi_lo": hdi[:, 0], "hdi_hi": hdi[:, 1]}
+    )
 
 
 def _summary_stats(x: np.ndarray, hdi_prob: float) -> dict[str, float]:
     x = np.asarray(x).reshape(-1)
     lo, hi = az.hdi(x, hdi_prob=hdi_prob)
-    return {"mean": float(x.mean()), "sd": float(x.std(ddof=1)), "hdi_lo": float(lo), "hdi_hi": float(hi)}
+    return {
+        "mean": float(x.mean()),
+        "sd": float(x.std(ddof=1)),
+        "hdi_lo": float(lo),
+        "hdi_hi": float(hi),
+    }
 
 
 class _StarModel(ModelBuilder):
@@ -146,7 +229,11 @@ class _StarModel(ModelBuilder):
     _latent_vars: ClassVar[tuple[str, ...]] = ("rg_raw",)
 
     def _prepare(
-        self, stars: pd.DataFrame | StarData, bins: AgeBins | None = None, *, population: str | None = None
+        self,
+        stars: pd.DataFrame | StarData,
+        bins: AgeBins | None = None,
+        *,
+        population: str | None = None,
     ) -> StarData:
         """Inputs of :meth:`fit`.
 
@@ -161,7 +248,9 @@ class _StarModel(ModelBuilder):
         """
         if isinstance(stars, StarData):
             return stars
-        return prepare_stars(stars, bins or AgeBins.from_config(), self.priors, population=population)
+        return prepare_stars(
+            stars, bins or AgeBins.from_config(), self.priors, population=population
+        )
 
     def _data_hash(self, data: StarData) -> str:
         return data.hash()
@@ -190,7 +279,9 @@ class _StarModel(ModelBuilder):
         cd = idata.constant_data
         bins = AgeBins(tuple(json.loads(idata.attrs["age_edges"])))
         spec = json.loads(idata.attrs["config"])
-        priors = PriorConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in spec["priors"].items()})
+        priors = PriorConfig(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in spec["priors"].items()}
+        )
         age = cd["age_obs"].values
         age_err = cd["age_err"].values
         return StarData(
@@ -309,9 +400,27 @@ class BinGradientModel(_StarModel):
             bin_of = pm.Data("bin_of_star", local, dims="star")
             p_own = pm.Data("p_bin", np.clip(data.own_prob, 1e-6, 1.0), dims="star")
             pm.Data("age_center", data.bins.centers[used], dims="age_bin")
-            gradient = pm.Normal("gradient", pr.gradient_mu, pr.gradient_sigma, dims="age_bin")
-            intercept = pm.Normal("intercept", pr.intercept_mu, pr.intercept_sigma, dims="age_bin")
-            scatter = pm.HalfNormal("scatter", pr.scatter_sigma, dims="age_bin")
+            pf = prefit(data, pr.r_ref)
+            gradient = pm.Normal(
+                "gradient",
+                pr.gradient_mu,
+                pr.gradient_sigma,
+                dims="age_bin",
+                transform=Standardize(pf.gradient[used], pf.gradient_se[used]),
+            )
+            intercept = pm.Normal(
+                "intercept",
+                pr.intercept_mu,
+                pr.intercept_sigma,
+                dims="age_bin",
+                transform=Standardize(pf.intercept[used], pf.intercept_se[used]),
+            )
+            scatter = pm.HalfNormal(
+                "scatter",
+                pr.scatter_sigma,
+                dims="age_bin",
+                transform=Standardize(np.log(pf.scatter[used]), 1.0),
+            )
             g = gradient[bin_of]
             var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2  # C25 eq. A4
             if pr.marginalize_rg:
@@ -347,7 +456,9 @@ class HierarchicalMGARModel(_StarModel):
 
     model_type: ClassVar[str] = "hierarchical"
     default_spec: ClassVar[ModelSpec] = ModelSpec(
-        name="hierarchical", builder="hierarchical", priors=PriorConfig(age_treatment="mixture", age_ref=6.625)
+        name="hierarchical",
+        builder="hierarchical",
+        priors=PriorConfig(age_treatment="mixture", age_ref=6.625),
     )
     var_summary: ClassVar[tuple[str, ...]] = (
         "gradient",
@@ -365,18 +476,49 @@ class HierarchicalMGARModel(_StarModel):
         with pm.Model(coords=coords) as model:
             d = self._star_data(data)
             age_c = pm.Data("age_center", bins.centers, dims="age_bin")
-            a = pm.Normal("trend_intercept", 0.0, pr.trend_intercept_sigma)
-            s = pm.Normal("trend_slope", 0.0, pr.trend_slope_sigma)
-            eps = pm.HalfCauchy("trend_scatter", pr.trend_scatter_beta)
+            pf = prefit(data, pr.r_ref)
+            a0, a_se, s0, s_se, eps0 = _line_prefit(
+                bins.centers, pf.gradient, pf.gradient_se, pr.age_ref
+            )
+            a = pm.Normal(
+                "trend_intercept", 0.0, pr.trend_intercept_sigma, transform=Standardize(a0, a_se)
+            )
+            s = pm.Normal("trend_slope", 0.0, pr.trend_slope_sigma, transform=Standardize(s0, s_se))
+            eps = pm.HalfCauchy(
+                "trend_scatter",
+                pr.trend_scatter_beta,
+                transform=Standardize(np.log(max(eps0, 1e-3)), 1.0),
+            )
             line = a + s * (age_c - pr.age_ref)
             if pr.noncentered:
                 z = pm.Normal("gradient_z", 0.0, 1.0, dims="age_bin")
                 gradient = pm.Deterministic("gradient", line + eps * z, dims="age_bin")
             else:
-                gradient = pm.Normal("gradient", line, eps, dims="age_bin")
-            intercept = pm.Normal("intercept", pr.intercept_mu, pr.intercept_sigma, dims="age_bin")
-            scatter = pm.HalfNormal("scatter", pr.scatter_sigma, dims="age_bin")
-            rg = d["rg_obs"] if pr.marginalize_rg else latent_rg(d["rg_obs"], d["rg_err"], pr.rg_range)
+                gradient = pm.Normal(
+                    "gradient",
+                    line,
+                    eps,
+                    dims="age_bin",
+                    transform=Standardize(pf.gradient, pf.gradient_se),
+                )
+            intercept = pm.Normal(
+                "intercept",
+                pr.intercept_mu,
+                pr.intercept_sigma,
+                dims="age_bin",
+                transform=Standardize(pf.intercept, pf.intercept_se),
+            )
+            scatter = pm.HalfNormal(
+                "scatter",
+                pr.scatter_sigma,
+                dims="age_bin",
+                transform=Standardize(np.log(pf.scatter), 1.0),
+            )
+            rg = (
+                d["rg_obs"]
+                if pr.marginalize_rg
+                else latent_rg(d["rg_obs"], d["rg_err"], pr.rg_range)
+            )
             if pr.age_treatment == "mixture":
                 w = data.prob / np.maximum(data.prob.sum(axis=1, keepdims=True), 1e-300)
                 log_w = pm.Data("log_w", np.log(np.maximum(w, 1e-300)), dims=("star", "age_bin"))
@@ -416,10 +558,14 @@ class HierarchicalMGARModel(_StarModel):
 
     def flattening_rate(self) -> dict[str, float]:
         """Posterior of the line's slope s [dex/kpc/Gyr]: mean, sd, HDI."""
-        return _summary_stats(self._require_idata().posterior["trend_slope"].values, self.priors.hdi_prob)
+        return _summary_stats(
+            self._require_idata().posterior["trend_slope"].values, self.priors.hdi_prob
+        )
 
     def band(self, ages: np.ndarray | None = None) -> pd.DataFrame:
         """Posterior mean and HDI band of the MGAR line (see :func:`line_band`)."""
         if ages is None:
             ages = np.linspace(self.data.bins.edges[0], self.data.bins.edges[-1], 50)
-        return line_band(self._require_idata(), ages, age_ref=self.priors.age_ref, hdi_prob=self.priors.hdi_prob)
+        return line_band(
+            self._require_idata(), ages, age_ref=self.priors.age_ref, hdi_prob=self.priors.hdi_prob
+        )

@@ -1,0 +1,196 @@
+"""Command line: ``mgar run``, ``mgar mock``, ``mgar fit``.
+
+``mgar run [CATALOG] --out DIR`` preprocesses a catalogue (default: the bundled
+simulated one) and writes the OLS/ODR MGAR of the thin and thick disks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from . import __version__
+
+log = logging.getLogger("mgar_bayes")
+
+
+def _add_catalogue_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("catalog", nargs="?", help="star catalogue (CSV, Parquet or FITS); default: bundled simulated catalogue")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--config", help="TOML file overriding pipeline settings")
+    p.add_argument("--column-map", help="TOML file mapping the catalogue's column names/units to the canonical ones")
+    p.add_argument("--lamost-ages", help="RGB/RC age catalogue: read CATALOG as the LAMOST DR8 giant VAC joined with it")
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier run with different inputs in --out")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-figures", action="store_true", help="skip the figures")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mgar", description="Metallicity gradient-age relation of the Milky Way disks")
+    parser.add_argument("--version", action="version", version=f"mgar_bayes {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="preprocess a catalogue and fit the MGAR per age bin (OLS and ODR)")
+    _add_catalogue_args(p)
+
+    p = sub.add_parser("mock", help="write a simulated catalogue with its truth")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--n-stars", type=int, default=None, help="stars in the catalogue")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--overwrite", action="store_true")
+
+    p = sub.add_parser("fit", help="run the pipeline (or re-use a run in --out) and fit a Bayesian model")
+    _add_catalogue_args(p)
+    p.add_argument("--model", default="c25", help="model spec name (models/NAME.toml) or a TOML path")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed")
+    return parser
+
+
+def _load_catalogue(args) -> tuple[pd.DataFrame, dict, object]:
+    """The catalogue, its provenance entry, and the mock (or None)."""
+    from .reports import file_sha256
+
+    if args.catalog is None:
+        from .mock import default_mock, load_mock
+
+        d = default_mock(progress=not args.no_progress)
+        mock = load_mock(d)
+        prov = {"kind": "simulated", "path": str(d), "sha256": file_sha256(d / "catalogue.parquet")}
+        return mock.stars, prov, mock
+    path = Path(args.catalog)
+    if args.lamost_ages:
+        from .io import read_lamost_dr8
+
+        table = read_lamost_dr8(path, args.lamost_ages)
+        prov = {
+            "kind": "lamost_dr8",
+            "path": str(path),
+            "sha256": file_sha256(path),
+            "ages_path": str(args.lamost_ages),
+            "ages_sha256": file_sha256(args.lamost_ages),
+        }
+        return table, prov, None
+    from .io import read_catalogue
+
+    table = read_catalogue(path, args.column_map)
+    prov = {"kind": "file", "path": str(path), "sha256": file_sha256(path)}
+    if args.column_map:
+        prov["column_map_sha256"] = file_sha256(args.column_map)
+    return table, prov, None
+
+
+def _run_pipeline_into(args):
+    """Shared by ``run`` and ``fit``: pipeline + outputs, re-using a matching run."""
+    from .config import load_config
+    from .pipeline import run_pipeline
+    from .reports import inputs_hash, prepare_out_dir, write_run_outputs
+
+    cfg = load_config(args.config)
+    table, prov, mock = _load_catalogue(args)
+    record = {
+        "version": __version__,
+        "catalogue": prov,
+        "config": cfg.to_dict(),
+    }
+    record["inputs_hash"] = inputs_hash(record)
+    out = prepare_out_dir(args.out, record, overwrite=args.overwrite)
+    truth = truth_bins = None
+    if mock is not None:
+        truth = mock.truth_summary()
+        truth_bins = mock.truth
+    result = run_pipeline(table, cfg, progress=not args.no_progress)
+    write_run_outputs(result, out, record, truth=truth, truth_bins=truth_bins, figures=not args.no_figures)
+    return result, out, record
+
+
+def _print_summary(result, out: Path) -> None:
+    print(f"clean sample: {result.info['n_clean']} of {result.info['n_input']} stars; "
+          f"thin {result.info['n_thin']}, thick {result.info['n_thick']}")
+    for pop, methods in result.trend.items():
+        for m, v in methods.items():
+            print(f"  {pop:5s} {m}: flattening rate {v['rate']:+.4f} +- {v['rate_err']:.4f} dex/kpc/Gyr, "
+                  f"mean gradient {v['mean_gradient']:+.4f} dex/kpc")
+    print(f"wrote {out}/mgar_ols.csv, summary.json, cutflow.csv, stars.parquet, figures/")
+
+
+def cmd_run(args) -> int:
+    result, out, _ = _run_pipeline_into(args)
+    _print_summary(result, out)
+    return 0
+
+
+def cmd_mock(args) -> int:
+    import dataclasses
+
+    from .mock import MockConfig, generate_mock
+
+    cfg = MockConfig()
+    changes = {k: v for k, v in (("n_stars", args.n_stars), ("seed", args.seed)) if v is not None}
+    cfg = dataclasses.replace(cfg, **changes)
+    mock = generate_mock(cfg)
+    d = mock.save(args.out, overwrite=args.overwrite)
+    print(f"wrote {len(mock.stars)} simulated stars and their truth to {d}")
+    print(json.dumps(mock.truth_summary(), indent=2))
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from .binning import AgeBins
+    from .reports import read_run_record
+
+    try:
+        from .models.runner import run_fit
+    except ImportError as exc:  # pragma: no cover - models are part of the package
+        raise SystemExit(f"the Bayesian model runner is unavailable: {exc}") from exc
+    from .config import load_config
+    from .reports import inputs_hash
+
+    cfg = load_config(args.config)
+    out = Path(args.out)
+    prev = read_run_record(out)
+    stars = fits = None
+    if prev is not None and (out / "stars.parquet").exists():
+        table, prov, _ = _load_catalogue(args)
+        record = {"version": __version__, "catalogue": prov, "config": cfg.to_dict()}
+        if inputs_hash(record) == prev.get("inputs_hash"):
+            print(f"re-using the pipeline run in {out}")
+            stars = pd.read_parquet(out / "stars.parquet")
+            fits = pd.read_csv(out / "mgar_ols.csv")
+    if stars is None:
+        result, out, _ = _run_pipeline_into(args)
+        stars, fits = result.stars, result.fits
+    bins = AgeBins.from_config(cfg.binning)
+    summary = run_fit(stars, bins, args.model, out, ols_table=fits, seed=args.seed,
+                      progress=not args.no_progress, overwrite=args.overwrite)
+    from .reports import write_json
+
+    sp = out / "summary.json"
+    data = json.loads(sp.read_text()) if sp.exists() else {}
+    data.setdefault("bayes", {})[Path(args.model).stem] = summary
+    write_json(sp, data)
+    print(f"wrote {out}/mgar_bayes.csv and posterior netCDF files; summary.json updated")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    handlers = {"run": cmd_run, "mock": cmd_mock, "fit": cmd_fit}
+    from .schema import CatalogueError
+
+    try:
+        return handlers[args.command](args)
+    except (CatalogueError, FileExistsError, FileNotFoundError, ValueError) as exc:
+        print(f"mgar {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
