@@ -94,9 +94,10 @@ class OrbitConfig:
     zmax_method : str
         ``"staeckel"`` (fast Staeckel approximation, default) or ``"integrate"``
         (full orbit integration, C25's route; slow).
-    staeckel_delta : float or None
-        Focal length of the Staeckel coordinates [kpc]; None estimates one fixed
-        value for the sample with galpy's ``estimateDeltaStaeckel``.
+    staeckel_delta : float or str
+        Focal length of the Staeckel coordinates: ``"tabulated"`` (galpy's
+        ``estimateDeltaStaeckel`` interpolated from an (R, |z|) grid at each
+        star), ``"median"`` (one value for the sample) or a fixed value [kpc].
     integrate_time : float
         Integration time for ``zmax_method="integrate"`` [Gyr].
     chunk_size : int
@@ -106,13 +107,17 @@ class OrbitConfig:
     n_mc: int = 100
     seed: int = 42
     zmax_method: str = "staeckel"
-    staeckel_delta: float | None = None
+    staeckel_delta: float | str = "tabulated"
     integrate_time: float = 3.0
     chunk_size: int = 20000
 
     def __post_init__(self):
         if self.n_mc < 2:
             raise ValueError(f"orbits.n_mc must be >= 2, got {self.n_mc}")
+        if isinstance(self.staeckel_delta, str) and self.staeckel_delta not in ("tabulated", "median"):
+            raise ValueError(
+                f"orbits.staeckel_delta must be 'tabulated', 'median' or a number [kpc], got {self.staeckel_delta!r}"
+            )
         if self.zmax_method not in ("staeckel", "integrate"):
             raise ValueError(
                 f"orbits.zmax_method must be 'staeckel' or 'integrate', got {self.zmax_method!r}"

@@ -35,6 +35,7 @@ __all__ = [
     "RgTable",
     "rg_table",
     "zmax_staeckel",
+    "staeckel_delta",
     "zmax_integrate",
     "mc_phase_space",
     "compute_orbits",
@@ -43,7 +44,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # hashed by identity: load_potential caches instances
 class GalaxyPotential:
     """A galpy potential with the units it is evaluated in.
 
@@ -139,10 +140,33 @@ class RgTable:
         return out
 
 
+@lru_cache(maxsize=8)
+def _delta_grid(potential: GalaxyPotential):
+    """galpy's estimateDeltaStaeckel tabulated on an (R, |z|) grid (natural units)."""
+    from galpy.actionAngle import estimateDeltaStaeckel
+    from scipy.interpolate import RegularGridInterpolator
+
+    R = np.geomspace(0.3, 40.0, 60) / potential.ro
+    z = np.concatenate([[0.0], np.geomspace(0.01, 15.0, 40)]) / potential.ro
+    RR, ZZ = np.meshgrid(R, z, indexing="ij")
+    d = np.asarray(estimateDeltaStaeckel(potential.pot, RR.ravel(), ZZ.ravel(), no_median=True))
+    d = d.reshape(RR.shape)
+    interp = RegularGridInterpolator((np.log(R), z), d, bounds_error=False, fill_value=None)
+    return interp, R[0], R[-1], z[-1]
+
+
+def staeckel_delta(potential: GalaxyPotential, R, z) -> np.ndarray:
+    """Focal length [kpc] per star from a tabulated ``estimateDeltaStaeckel`` at (R, |z|)."""
+    interp, rmin, rmax, zmax = _delta_grid(potential)
+    Rn = np.clip(np.asarray(R, dtype=float) / potential.ro, rmin, rmax)
+    zn = np.clip(np.abs(np.asarray(z, dtype=float)) / potential.ro, 0.0, zmax)
+    return interp(np.stack([np.log(Rn), zn], axis=-1)) * potential.ro
+
+
 def zmax_staeckel(
-    potential: GalaxyPotential, R, v_R, v_phi, z, v_z, delta: float | None = None
-) -> tuple[np.ndarray, float]:
-    """Z_max [kpc] from the Staeckel approximation with one fixed focal length.
+    potential: GalaxyPotential, R, v_R, v_phi, z, v_z, delta: float | str | None = "tabulated"
+) -> tuple[np.ndarray, float | str]:
+    """Z_max [kpc] from galpy's Staeckel approximation (``actionAngleStaeckel``).
 
     Parameters
     ----------
@@ -151,35 +175,48 @@ def zmax_staeckel(
         Galactocentric cylindrical radius and height [kpc].
     v_R, v_phi, v_z : array_like
         Velocities [km/s], v_phi positive along rotation.
-    delta : float, optional
-        Focal length [kpc]; None estimates the sample's median with galpy's
-        ``estimateDeltaStaeckel`` (on at most 2000 stars).
+    delta : float, "tabulated", "median" or None
+        Focal length of the Staeckel coordinates: a fixed value [kpc];
+        ``"tabulated"`` (default; same as None) interpolates galpy's
+        ``estimateDeltaStaeckel`` from an (R, |z|) grid at each star's position;
+        ``"median"`` uses one value, the sample's median estimate.
 
     Returns
     -------
     zmax : numpy.ndarray
         Maximum height [kpc]; NaN where the approximation fails (unbound orbits).
-    delta : float
-        Focal length used [kpc].
+    delta_used : float or str
+        The fixed focal length [kpc], or ``"tabulated"``.
     """
     from galpy.actionAngle import actionAngleStaeckel, estimateDeltaStaeckel
 
     ro, vo = potential.ro, potential.vo
-    R = np.asarray(R, dtype=float) / ro
-    z = np.asarray(z, dtype=float) / ro
+    Rk = np.asarray(R, dtype=float)
+    zk = np.asarray(z, dtype=float)
     vR, vT, vz = (np.asarray(v, dtype=float) / vo for v in (v_R, v_phi, v_z))
-    if delta is None:
-        idx = np.linspace(0, len(R) - 1, min(len(R), 2000)).astype(int)
-        delta_nat = float(estimateDeltaStaeckel(potential.pot, R[idx], z[idx]))
+    ok = np.isfinite(Rk) & np.isfinite(zk) & np.isfinite(vR) & np.isfinite(vT) & np.isfinite(vz) & (Rk > 0)
+    zmax = np.full(Rk.shape, np.nan)
+    if not ok.any():
+        return zmax, delta if delta is not None else "tabulated"
+    if delta is None or delta == "tabulated":
+        delta_nat = staeckel_delta(potential, Rk[ok], zk[ok]) / ro
+        used: float | str = "tabulated"
+    elif delta == "median":
+        idx = np.flatnonzero(ok)
+        idx = idx[np.linspace(0, len(idx) - 1, min(len(idx), 2000)).astype(int)]
+        delta_nat = float(estimateDeltaStaeckel(potential.pot, Rk[idx] / ro, zk[idx] / ro))
+        used = delta_nat * ro
     else:
-        delta_nat = delta / ro
+        delta_nat = float(delta) / ro
+        used = float(delta)
     aA = actionAngleStaeckel(pot=potential.pot, delta=delta_nat, c=True)
-    zmax = np.full(R.shape, np.nan)
-    ok = np.isfinite(R) & np.isfinite(z) & np.isfinite(vR) & np.isfinite(vT) & np.isfinite(vz) & (R > 0)
-    if ok.any():
-        _, zm, _, _ = aA.EccZmaxRperiRap(R[ok], vR[ok], vT[ok], z[ok], vz[ok], use_physical=False)
-        zmax[ok] = np.where(np.isfinite(zm), zm * ro, np.nan)
-    return zmax, delta_nat * ro
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # unbound orbits overflow; they get NaN
+        _, zm, _, _ = aA.EccZmaxRperiRap(
+            Rk[ok] / ro, vR[ok], vT[ok], zk[ok] / ro, vz[ok], use_physical=False
+        )
+    zmax[ok] = np.where(np.isfinite(zm), zm * ro, np.nan)
+    return zmax, used
 
 
 def zmax_integrate(potential: GalaxyPotential, R, v_R, v_phi, z, v_z, phi=None, t_gyr: float = 3.0, n_steps: int = 3001):
@@ -374,7 +411,7 @@ def compute_orbits(
         "ro_kpc": potential.ro,
         "vo_kms": potential.vo,
         "zmax_method": orbits.zmax_method,
-        "staeckel_delta_kpc": delta,
+        "staeckel_delta": delta,
         "n_mc": orbits.n_mc,
         "n_no_Rg": int((~np.isfinite(derived["R_g"])).sum()),
         "used_catalogue_galcen": bool(use_catalogue_galcen),

@@ -32,8 +32,9 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from matplotlib.colors import LinearSegmentedColormap, LogNorm
+from matplotlib.colors import LinearSegmentedColormap, LogNorm, to_rgb
 from matplotlib.lines import Line2D
+from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
 from .selection import chem_line
@@ -78,6 +79,7 @@ _REFERENCE_COLUMNS = ("source", "population", "age_center", "gradient", "gradien
 _REF_MARKERS = ("o", "s", "^", "D", "v", "P")
 _CONTOUR_FRACTIONS = (0.20, 0.80, 0.95)
 _CONTOUR_STYLES = ("-", "--", ":")
+_SCATTER_BELOW = 500  # bin-fit panels: scatter the stars below this count, else 2D histogram
 
 # Axis labels, units in brackets.
 _LAB_R = r"$R$ [kpc]"
@@ -138,7 +140,8 @@ def _no_data(ax, text: str = "no stars") -> None:
     """Write ``text`` in the middle of an empty panel."""
     ax.text(
         0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
-        fontsize="large", color="0.4",
+        fontsize="large", color="0.4", zorder=5,
+        bbox=dict(fc="white", ec="none", alpha=0.8, pad=2.0),
     )
 
 
@@ -178,8 +181,10 @@ def _density(
 
 
 def _light_cmap(color: str) -> LinearSegmentedColormap:
-    """Sequential colour map from very light to ``color``."""
-    return LinearSegmentedColormap.from_list(f"light_{color}", ["#f4f4f4", color])
+    """Sequential colour map from a light tint of ``color`` to ``color``."""
+    rgb = np.asarray(to_rgb(color))
+    tint = tuple(0.8 + 0.2 * rgb)
+    return LinearSegmentedColormap.from_list(f"light_{color}", [tint, color])
 
 
 def _pop_mask(stars: pd.DataFrame, pop: str) -> np.ndarray:
@@ -331,10 +336,12 @@ def plot_sample_overview(
     # (b) face-on view, Sun marked
     x, y = _finite(stars["x"], stars["y"])
     if x.size:
-        lo = min(_span(x)[0], _span(y)[0], -R0 - 1.0)
-        hi = max(_span(x)[1], _span(y)[1], -R0 + 1.0)
-        edges = np.linspace(lo, hi, _n_bins(x.size) + 1)
-        _density(ax_b, x, y, xbins=edges, ybins=edges)
+        (x0, x1), (y0, y1) = _span(x), _span(y)
+        x0, x1 = min(x0, -R0 - 1.0), max(x1, -R0 + 1.0)
+        y0, y1 = min(y0, -1.0), max(y1, 1.0)
+        width = max(x1 - x0, y1 - y0) / _n_bins(x.size)  # square pixels
+        _density(ax_b, x, y, xbins=np.arange(x0, x1 + width, width),
+                 ybins=np.arange(y0, y1 + width, width))
     else:
         _no_data(ax_b)
     ax_b.plot([-R0], [0.0], marker="*", ms=14, color="gold", mec="black", ls="none",
@@ -372,6 +379,7 @@ def plot_sample_overview(
     else:
         _no_data(ax_d)
     ax_d.set_yscale("log")
+    ax_d.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax_d.axhline(thin_zmax, color=POP_COLORS["thin"], lw=2,
                  label=rf"thin: $Z_\mathrm{{max}} < {thin_zmax:g}$ kpc")
     ax_d.axhline(thick_zmax, color=POP_COLORS["thick"], lw=2,
@@ -418,7 +426,8 @@ def plot_populations(stars: pd.DataFrame, *, age_bin_width: float = 0.5):
         sub = stars.loc[masks[pop]]
         rg, feh = _finite(sub["R_g"], sub["feh"])
         alpha = float(np.clip(1500.0 / max(rg.size, 1), 0.05, 0.6))
-        ax_top.scatter(rg, feh, s=3, color=POP_COLORS[pop], alpha=alpha, lw=0,
+        size = float(np.clip(4000.0 / max(rg.size, 1), 2.0, 12.0))
+        ax_top.scatter(rg, feh, s=size, color=POP_COLORS[pop], alpha=alpha, lw=0,
                        rasterized=True)
         handles.append(Line2D([], [], ls="none", marker="o", color=POP_COLORS[pop],
                               label=f"{POP_LABELS[pop]} ({counts[pop]:,} stars)"))
@@ -439,6 +448,7 @@ def plot_populations(stars: pd.DataFrame, *, age_bin_width: float = 0.5):
                             color=POP_COLORS[pop])
                 ax_bot.hist(a, bins=edges, histtype="step", lw=1.8, color=POP_COLORS[pop],
                             label=f"{POP_LABELS[pop]} (median {np.median(a):.1f} Gyr)")
+        ax_bot.set_ylim(0, ax_bot.get_ylim()[1] * 1.3)  # headroom for the legend
         ax_bot.legend(loc="upper right")
     ax_bot.set(xlabel=_LAB_AGE, ylabel=f"stars per {age_bin_width:g} Gyr",
                title="age distribution")
@@ -510,12 +520,11 @@ def plot_mgar(
         _require(reference, _REFERENCE_COLUMNS, "reference table")
     fits = fit_table.loc[methods == method]
 
-    fig, axes = plt.subplots(2, 1, figsize=(7, 8), sharex=True, layout="constrained")
+    fig, axes = plt.subplots(2, 1, figsize=(10, 8), sharex=True, layout="constrained")
     fig.suptitle(f"Metallicity gradient-age relation ({method.upper()} per-bin fits)")
     for ax, pop in zip(axes, _POPS, strict=True):
         color = POP_COLORS[pop]
         rows = fits.loc[fits["population"].astype(str) == pop].sort_values("age_center")
-        ax.axhline(0.0, color="0.7", lw=0.8, ls=":")
         ax.set_ylabel(_LAB_GRAD)
         ax.set_title(POP_LABELS[pop])
         if rows.empty:
@@ -563,8 +572,11 @@ def plot_mgar(
                     capsize=2, zorder=4, label=str(src),
                 )
                 reb.lines[0].set_gid(f"reference-{pop}-{src}")
+        y0, y1 = ax.get_ylim()
+        if y0 < 0.0 < y1:
+            ax.axhline(0.0, color="0.6", lw=0.8, ls=":", zorder=0)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small", loc="best")
+            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     axes[-1].set_xlabel(_LAB_AGE)
     return fig, axes
 
@@ -581,9 +593,10 @@ def plot_bin_fits(
     """[Fe/H]-R_g distribution and gradient fit of each mono-age bin (C25 Fig. 4).
 
     Stars of ``population`` are assigned to the fit table's bins by age,
-    ``age_lo <= age < age_hi``. Each panel shows their density (2D histogram, log
-    colour), KDE contours enclosing 20%, 80% and 95% of them (Gaussian KDE on a
-    seeded subsample of at most 3000 stars), the fitted line
+    ``age_lo <= age < age_hi``. Each panel shows the stars (a scatter below 500
+    stars, else a 2D histogram with log colour), KDE contours enclosing 20%, 80%
+    and 95% of them (Gaussian KDE on a seeded subsample of at most 3000 stars),
+    the fitted line
     ``[Fe/H] = intercept + gradient * R_g`` and the number of stars.
 
     Parameters
@@ -665,7 +678,10 @@ def plot_bin_fits(
         if rg.size == 0:
             _no_data(ax)
         else:
-            _density(ax, rg, feh, xbins=xedges, ybins=yedges, cmap=cmap, colorbar=False)
+            if rg.size < _SCATTER_BELOW:
+                ax.scatter(rg, feh, s=8, color=color, alpha=0.6, lw=0, rasterized=True)
+            else:
+                _density(ax, rg, feh, xbins=xedges, ybins=yedges, cmap=cmap, colorbar=False)
             hdr = _hdr_levels(rg, feh, xgrid, ygrid, seed=seed)
             if hdr is not None:
                 dens, levels = hdr

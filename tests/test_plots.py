@@ -1,6 +1,7 @@
 """Tests of mgar_bayes.plots on a small seeded synthetic sample."""
 
 import os
+import sys
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 
@@ -252,12 +253,17 @@ def test_mgar_band_width_follows_band_prob(fits):
         plots.plot_mgar(fits, TRENDS, band_prob=1.0)
 
 
-def test_mgar_nested_trends_and_draws_band(fits):
+@pytest.mark.parametrize("with_arviz", [True, False])
+def test_mgar_nested_trends_and_draws_band(fits, monkeypatch, with_arviz):
+    if not with_arviz:
+        monkeypatch.setitem(sys.modules, "arviz", None)  # import arviz -> ImportError
     rng = np.random.default_rng(3)
     mean = [-0.075, 0.0016]
     draws = rng.multivariate_normal(mean, TREND_COV, size=4000)
     nested = {"thin": {"ols": {"rate": mean[1], "intercept": mean[0], "draws": draws}}}
     fig, axes = plots.plot_mgar(fits, nested)
+    band_label = "HDI" if with_arviz else "interval"
+    assert any(band_label in t.get_text() for t in axes[0].get_legend().get_texts())
     line = _by_gid(axes[0], "trend-thin")
     x, y = (np.asarray(v, float) for v in line.get_data())
     lo, hi = _band_edges_at(_by_gid(axes[0], "band-thin"), x)
@@ -374,7 +380,7 @@ def test_bin_fits_empty_bin_and_errors(stars, fits):
 def test_save_figure_writes_png_and_refuses_overwrite(tmp_path, fits):
     fig, _ = plots.plot_mgar(fits, TRENDS)
     path = tmp_path / "sub" / "dir" / "mgar.png"
-    out = plots.save_figure(fig, path)
+    out = plots.save_figure(fig, path, dpi=60)
     assert out == path
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not plt.fignum_exists(fig.number)  # closed

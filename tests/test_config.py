@@ -1,0 +1,268 @@
+"""Tests of mgar_bayes.config: paper defaults, TOML overrides, validation, hashing."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from mgar_bayes.config import (
+    BinningConfig,
+    CutsConfig,
+    GalaxyConfig,
+    OrbitConfig,
+    PipelineConfig,
+    SelectionConfig,
+    config_hash,
+    load_config,
+)
+
+
+def write(tmp_path, text: str):
+    p = tmp_path / "cfg.toml"
+    p.write_text(text)
+    return p
+
+
+# ---------------------------------------------------------------- defaults
+
+
+def test_galaxy_defaults_are_c25():
+    g = GalaxyConfig()
+    assert g.R0 == 8.27
+    assert g.v0 == 236.0
+    assert g.z_sun == 0.0
+    assert g.solar_motion == (13.0, 12.24, 7.24)
+    assert g.potential == "MWPotential2014"
+    assert g.rescale_potential is False
+
+
+def test_orbit_defaults():
+    o = OrbitConfig()
+    assert o.n_mc == 100
+    assert o.zmax_method == "staeckel"
+
+
+def test_cuts_defaults_are_c25():
+    c = CutsConfig()
+    assert c.min_mass == 0.7
+    assert c.max_age_rel_err == 0.30
+    assert c.min_snr == 20.0
+    assert c.max_abs_z == 10.0
+    assert c.R_range == (5.0, 20.0)
+    assert c.require_flags is True
+    assert c.min_feh == -1.0
+    assert c.min_vphi == 0.0
+    assert c.max_rel_err_phase == 0.40
+
+
+def test_binning_and_selection_defaults():
+    b = BinningConfig()
+    assert (b.age_min, b.age_max, b.n_bins) == (1.0, 12.25, 9)
+    assert (b.age_max - b.age_min) / b.n_bins == 1.25
+    s = SelectionConfig()
+    assert s.chem_line == "C25"
+    assert s.chem_shift == 0.0
+    assert s.thin_zmax_max == 0.25
+    assert s.thick_zmax_min == 2.0
+
+
+def test_pipeline_defaults_and_load_none():
+    cfg = PipelineConfig()
+    assert cfg.galaxy == GalaxyConfig()
+    assert cfg.orbits == OrbitConfig()
+    assert cfg.cuts == CutsConfig()
+    assert cfg.selection == SelectionConfig()
+    assert cfg.binning == BinningConfig()
+    assert load_config(None) == cfg
+
+
+def test_configs_are_frozen():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        PipelineConfig().galaxy.R0 = 7.0  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- TOML
+
+
+def test_load_config_overrides_subset(tmp_path):
+    p = write(
+        tmp_path,
+        """
+[galaxy]
+R0 = 8.0
+potential = "McMillan17"
+solar_motion = [11, 12, 7]
+
+[cuts]
+max_age_rel_err = 0.25
+R_range = [6.0, 18.0]
+require_flags = false
+
+[orbits]
+n_mc = 50
+
+[binning]
+n_bins = 5
+""",
+    )
+    cfg = load_config(p)
+    assert cfg.galaxy.R0 == 8.0
+    assert cfg.galaxy.potential == "McMillan17"
+    assert cfg.galaxy.solar_motion == (11.0, 12.0, 7.0)
+    assert isinstance(cfg.galaxy.solar_motion, tuple)
+    assert cfg.cuts.max_age_rel_err == 0.25
+    assert cfg.cuts.R_range == (6.0, 18.0)
+    assert isinstance(cfg.cuts.R_range, tuple)
+    assert cfg.cuts.require_flags is False
+    assert cfg.orbits.n_mc == 50
+    assert cfg.binning.n_bins == 5
+    # everything else keeps its default
+    assert cfg.galaxy.v0 == 236.0
+    assert cfg.cuts.min_mass == 0.7
+    assert cfg.cuts.min_snr == 20.0
+    assert cfg.orbits.zmax_method == "staeckel"
+    assert cfg.binning.age_min == 1.0 and cfg.binning.age_max == 12.25
+    assert cfg.selection == SelectionConfig()
+    # and equals the same config built in Python
+    expected = PipelineConfig().replace(
+        galaxy={"R0": 8.0, "potential": "McMillan17", "solar_motion": (11.0, 12.0, 7.0)},
+        cuts={"max_age_rel_err": 0.25, "R_range": (6.0, 18.0), "require_flags": False},
+        orbits={"n_mc": 50},
+        binning={"n_bins": 5},
+    )
+    assert cfg == expected
+    assert config_hash(cfg) == config_hash(expected)
+
+
+def test_empty_toml_gives_defaults(tmp_path):
+    assert load_config(write(tmp_path, "")) == PipelineConfig()
+    assert load_config(str(write(tmp_path, "[galaxy]\n"))) == PipelineConfig()
+
+
+def test_unknown_section_raises(tmp_path):
+    p = write(tmp_path, "[galaxy]\nR0 = 8.0\n\n[fitting]\nn_draws = 10\n")
+    with pytest.raises(ValueError, match="fitting"):
+        load_config(p)
+
+
+def test_unknown_top_level_key_raises(tmp_path):
+    with pytest.raises(ValueError, match="R0"):
+        load_config(write(tmp_path, "R0 = 8.0\n"))
+
+
+def test_unknown_key_raises_naming_key_and_section(tmp_path):
+    p = write(tmp_path, "[galaxy]\nRsun = 8.0\n")
+    with pytest.raises(ValueError, match=r"Rsun.*\[galaxy\]"):
+        load_config(p)
+    p = write(tmp_path, "[cuts]\nmin_snr = 30\nmax_feh = 0.5\n")
+    with pytest.raises(ValueError, match=r"max_feh.*\[cuts\]"):
+        load_config(p)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("[galaxy]\nR0 = -8.27\n", "R0"),
+        ("[galaxy]\nR0 = 0.0\n", "R0"),
+        ("[galaxy]\nv0 = 0.0\n", "v0"),
+        ('[galaxy]\npotential = "NFW"\n', "potential"),
+        ("[galaxy]\nsolar_motion = [1.0, 2.0]\n", "solar_motion"),
+        ('[orbits]\nzmax_method = "euler"\n', "zmax_method"),
+        ("[orbits]\nn_mc = 1\n", "n_mc"),
+        ("[binning]\nage_min = 5.0\nage_max = 5.0\n", "age_max"),
+        ("[binning]\nn_bins = 0\n", "n_bins"),
+        ('[selection]\nchem_line = "H15"\n', "chem_line"),
+    ],
+)
+def test_invalid_values_in_toml_raise(tmp_path, text, match):
+    with pytest.raises(ValueError, match=match):
+        load_config(write(tmp_path, text))
+
+
+def test_invalid_values_in_python_raise():
+    with pytest.raises(ValueError, match="R0"):
+        GalaxyConfig(R0=-1.0)
+    with pytest.raises(ValueError, match="R0"):
+        GalaxyConfig(R0=float("nan"))
+    with pytest.raises(ValueError, match="potential"):
+        GalaxyConfig(potential="mwpotential2014")
+    with pytest.raises(ValueError, match="zmax_method"):
+        OrbitConfig(zmax_method="Staeckel")
+    for pot in ("MWPotential2014", "McMillan17", "Irrgang13I"):
+        assert GalaxyConfig(potential=pot).potential == pot
+    assert OrbitConfig(zmax_method="integrate").zmax_method == "integrate"
+
+
+def test_invalid_toml_raises_value_error(tmp_path):
+    with pytest.raises(ValueError, match="not valid TOML"):
+        load_config(write(tmp_path, "[galaxy\nR0 = \n"))
+
+
+def test_missing_file_raises(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_config(tmp_path / "nope.toml")
+
+
+# ---------------------------------------------------------------- dict round trip, hash
+
+
+def test_dict_round_trip():
+    cfg = PipelineConfig().replace(galaxy={"R0": 7.0}, cuts={"min_mass": None})
+    d = cfg.to_dict()
+    assert d["galaxy"]["R0"] == 7.0
+    assert d["cuts"]["min_mass"] is None
+    assert PipelineConfig.from_dict(d) == cfg
+
+
+def test_config_hash_stable_for_equal_configs():
+    h = config_hash(PipelineConfig())
+    assert isinstance(h, str) and len(h) == 16
+    int(h, 16)  # hexadecimal
+    assert config_hash(PipelineConfig()) == h
+    assert config_hash(PipelineConfig().replace(galaxy={"R0": 8.27})) == h
+    # solar_motion given as a list of ints is normalised to a tuple of floats
+    assert config_hash(GalaxyConfig(solar_motion=[13, 12.24, 7.24])) == config_hash(GalaxyConfig())
+    # a dataclass hashes like its dict; dict key order does not matter
+    assert config_hash(PipelineConfig().to_dict()) == h
+    assert config_hash({"a": 1, "b": [1, 2]}) == config_hash({"b": [1, 2], "a": 1})
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"galaxy": {"R0": 8.0}},
+        {"galaxy": {"potential": "McMillan17"}},
+        {"orbits": {"n_mc": 50}},
+        {"orbits": {"seed": 1}},
+        {"cuts": {"max_age_rel_err": 0.25}},
+        {"cuts": {"min_snr": None}},
+        {"selection": {"chem_line": "V21"}},
+        {"binning": {"n_bins": 8}},
+    ],
+)
+def test_config_hash_differs_for_different_configs(changes):
+    base = PipelineConfig()
+    other = base.replace(**changes)
+    assert other != base
+    assert config_hash(other) != config_hash(base)
+
+
+def test_replace():
+    base = PipelineConfig()
+    new = base.replace(galaxy={"R0": 7.0, "v0": 200.0}, orbits={"n_mc": 20})
+    assert new.galaxy.R0 == 7.0
+    assert new.galaxy.v0 == 200.0
+    assert new.orbits.n_mc == 20
+    assert new.galaxy.solar_motion == base.galaxy.solar_motion
+    assert new.orbits.seed == base.orbits.seed
+    assert new.cuts is base.cuts
+    # the original is unchanged
+    assert base.galaxy.R0 == 8.27
+    assert base.orbits.n_mc == 100
+    assert base.replace() == base
+    # validation runs on the replaced section
+    with pytest.raises(ValueError, match="R0"):
+        base.replace(galaxy={"R0": -1.0})
+    with pytest.raises(TypeError):
+        base.replace(galaxy={"Rsun": 8.0})

@@ -1,0 +1,96 @@
+"""End-to-end recovery of a known MGAR from the simulated catalogue."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mgar_bayes.config import OrbitConfig, PipelineConfig
+from mgar_bayes.ols import FIT_COLUMNS
+from mgar_bayes.pipeline import run_pipeline
+
+# Stated tolerances of the recovery test (true thin-disk rate ~0.0035 dex/kpc/Gyr,
+# true youngest-bin gradient ~-0.062 dex/kpc). OLS on observed R_g is diluted by
+# R_g errors (~4%), which the tolerances allow for.
+RATE_TOL = 0.0010  # dex/kpc/Gyr
+YOUNG_TOL = 0.008  # dex/kpc
+
+
+def _ols(run, pop):
+    f = run.fits
+    return f[(f.population == pop) & (f.method == "ols")].reset_index(drop=True)
+
+
+def test_thin_disk_rate_recovered(small_run, small_mock):
+    true = small_mock.truth_summary()["thin"]["rate_true"]
+    got = small_run.trend["thin"]["ols"]
+    assert got["rate"] > 0, "thin-disk gradient must flatten with age"
+    assert abs(got["rate"] - true) < RATE_TOL, (got["rate"], true)
+
+
+def test_youngest_thin_bin_recovered(small_run, small_mock):
+    truth = small_mock.truth
+    true_young = truth[truth.population == "thin"].iloc[0]["gradient_true"]
+    young = _ols(small_run, "thin").iloc[0]
+    assert young["n_stars"] > 200
+    assert abs(young["gradient"] - true_young) < YOUNG_TOL, (young["gradient"], true_young)
+
+
+def test_thick_disk_gradient_positive(small_run):
+    thick = _ols(small_run, "thick")
+    assert small_run.trend["thick"]["ols"]["mean_gradient"] > 0
+    assert thick["n_stars"].sum() > 500
+
+
+def test_fit_table_shape(small_run):
+    f = small_run.fits
+    assert list(f.columns) == FIT_COLUMNS
+    assert len(f) == 2 * 2 * 9  # populations x methods x bins
+    assert set(f.method) == {"ols", "odr"}
+    np.testing.assert_allclose(sorted(set(f.age_lo)), np.arange(1.0, 12.25, 1.25))
+
+
+def test_stars_have_derived_columns(small_run):
+    s = small_run.stars
+    for c in ("R", "z", "v_phi", "R_g", "R_g_err", "Z_max", "population", "age_bin", "x", "y"):
+        assert c in s.columns
+    assert (s["R_g_err"] > 0).all()
+    assert set(s["population"].unique()) <= {"thin", "thick", ""}
+    thin = s[s.population == "thin"]
+    assert (thin["Z_max"] < 0.25).all()
+
+
+def test_cutflow_consistent(small_run):
+    cf = small_run.cutflow
+    assert cf["n_remaining"].iloc[-1] == len(small_run.stars)
+    assert cf["n_remaining"].iloc[0] - cf["n_removed"].sum() == len(small_run.stars)
+    assert (np.diff(cf["n_remaining"]) <= 0).all()
+
+
+def test_seed_reproducible(small_mock):
+    sub = small_mock.stars.iloc[:3000]
+    cfg = PipelineConfig(orbits=OrbitConfig(n_mc=20, seed=11))
+    a = run_pipeline(sub, cfg)
+    b = run_pipeline(sub, cfg)
+    pd.testing.assert_frame_equal(a.fits, b.fits)
+    np.testing.assert_array_equal(a.stars["R_g_err"], b.stars["R_g_err"])
+    c = run_pipeline(sub, PipelineConfig(orbits=OrbitConfig(n_mc=20, seed=12)))
+    assert not np.array_equal(a.stars["R_g_err"], c.stars["R_g_err"])
+
+
+def test_nan_rows_are_dropped_and_counted(small_mock):
+    sub = small_mock.stars.iloc[:2000].copy()
+    sub.loc[sub.index[:7], "feh"] = np.nan
+    sub.loc[sub.index[7:10], "distance"] = np.inf
+    res = run_pipeline(sub, PipelineConfig(orbits=OrbitConfig(n_mc=10)))
+    cf = res.cutflow.set_index("cut")
+    assert cf.loc["finite feh", "n_removed"] == 7
+    assert cf.loc["finite distance", "n_removed"] == 3
+
+
+def test_no_survivors_is_a_clear_error(small_mock):
+    sub = small_mock.stars.iloc[:50].copy()
+    sub["mass"] = 0.5
+    with pytest.raises(ValueError, match="no stars survive"):
+        run_pipeline(sub)
