@@ -52,9 +52,9 @@ class AgeBins:
     def index(self, age: np.ndarray) -> np.ndarray:
         """Bin index of each age; -1 outside [edges[0], edges[-1])."""
         age = np.asarray(age, dtype=float)
-        idx = np.searchsorted(self.edges, age, side="right") - 1
-        idx[(idx < 0) | (idx >= self.n_bins) | ~np.isfinite(age)] = -1
-        return idx
+        idx = np.atleast_1d(np.searchsorted(self.edges, age, side="right") - 1)
+        idx[(idx < 0) | (idx >= self.n_bins) | ~np.isfinite(np.atleast_1d(age))] = -1
+        return idx.reshape(age.shape) if age.ndim else int(idx[0])
 
 
 def assign_age_bins(table: pd.DataFrame, bins: AgeBins, column: str = "age") -> pd.Series:

@@ -12,6 +12,9 @@ Defaults are the values of Chen et al. (2025, "C25") and Vickers et al. (2021,
 
     [orbits]
     n_mc = 50
+
+A cut is switched off with the string ``"off"`` (TOML has no null), e.g.
+``min_snr = "off"``.
 """
 
 from __future__ import annotations
@@ -229,7 +232,7 @@ class PipelineConfig:
             bad = set(sub) - names
             if bad:
                 raise ValueError(f"unknown key(s) {sorted(bad)} in [{f.name}]; known: {sorted(names)}")
-            sub = {k: (tuple(v) if isinstance(v, list) else v) for k, v in sub.items()}
+            sub = {k: _toml_value(v) for k, v in sub.items()}
             kwargs[f.name] = sub_cls(**sub)
         return cls(**kwargs)
 
@@ -239,6 +242,13 @@ class PipelineConfig:
         for name, changes in sections.items():
             new[name] = dataclasses.replace(getattr(self, name), **changes)
         return dataclasses.replace(self, **new)
+
+
+def _toml_value(v):
+    # TOML has no null: "off"/"none" switch a setting (e.g. a cut) off
+    if isinstance(v, str) and v.strip().lower() in ("off", "none"):
+        return None
+    return tuple(v) if isinstance(v, list) else v
 
 
 def load_config(path: str | Path | None = None) -> PipelineConfig:

@@ -251,6 +251,7 @@ class MockCatalogue:
         meta = {
             "config": self.config.to_dict(),
             "config_hash": config_hash(self.config),
+            "recipe_version": RECIPE_VERSION,
             "summary": self.truth_summary(),
         }
         (d / "truth.json").write_text(json.dumps(meta, indent=2, default=float))
@@ -272,6 +273,11 @@ def load_mock(directory: str | Path) -> MockCatalogue:
         truth=pd.read_csv(d / "truth_bins.csv"),
         config=cfg,
     )
+
+
+# Bumped whenever the simulation recipe changes in code, so cached catalogues of
+# an older recipe are never re-used.
+RECIPE_VERSION = 2
 
 
 class _Frequencies:
@@ -520,7 +526,7 @@ def default_mock(cache_dir: str | Path | None = None, config: MockConfig | None 
     cfg = config or MockConfig()
     if cache_dir is None:
         cache_dir = mock_cache_dir()
-    d = Path(cache_dir) / f"mock_{config_hash(cfg)}"
+    d = Path(cache_dir) / f"mock_v{RECIPE_VERSION}_{config_hash(cfg)}"
     if not (d / "truth.json").exists():
         if progress:
             print(f"generating the simulated catalogue ({cfg.n_stars} stars, seed {cfg.seed}) -> {d}")

@@ -111,6 +111,7 @@ def odr_line(x, y, xerr, yerr) -> LineFit:
         np.array([start.slope, start.intercept]),
         weight_x=1.0 / xerr**2,
         weight_y=1.0 / yerr**2,
+        maxit=500,
     )
     if not res.success:
         warnings.warn(f"ODR did not converge ({res.stopreason}); n = {x.size}", RuntimeWarning, stacklevel=2)

@@ -26,7 +26,7 @@ __all__ = ["PipelineResult", "preprocess", "run_pipeline"]
 
 log = logging.getLogger(__name__)
 
-MEASURED = ("feh", "feh_err", "afe", "age", "age_err", "mass", "snr")
+MEASURED = ("feh", "feh_err", "afe", "age", "age_err", "mass", "snr", "flag_feh", "flag_afe")
 
 
 @dataclass

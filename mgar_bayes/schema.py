@@ -135,8 +135,8 @@ def validate_catalogue(
     problems that make the table unusable as a whole: an empty table, a missing
     required column, a non-numeric column, duplicated ``source_id`` or
     non-positive uncertainties. Non-finite values in measured columns are *not*
-    errors here: they are dropped and counted by the first cut of
-    :func:`mgar_bayes.cuts.apply_quality_cuts`.
+    errors here: they are dropped and counted by the finite-value cuts of
+    :func:`mgar_bayes.cuts.finite_cuts` in the pipeline.
 
     Parameters
     ----------
@@ -168,6 +168,11 @@ def validate_catalogue(
     if not require_heliocentric:
         needed += [c.name for c in GALCEN_COLUMNS if c.name != "phi"]
     missing = [c for c in needed if c not in table.columns]
+    partial_galcen = [
+        c.name for c in GALCEN_COLUMNS if c.name != "phi" and c.name not in table.columns
+    ]
+    if missing and len(partial_galcen) < len(GALCEN_COLUMNS) - 1:
+        missing = missing + [f"(or, for catalogue Galactocentric coordinates: {partial_galcen})"]
     if missing:
         raise CatalogueError(
             f"{name}: missing required column(s) {missing}; present: {sorted(map(str, table.columns))}"
@@ -189,13 +194,15 @@ def validate_catalogue(
             values = converted
         if col.kind == "int":
             v = values.to_numpy(dtype=float)
-            bad = ~np.isfinite(v) | (v != np.round(v))
+            with np.errstate(invalid="ignore"):
+                bad = ~np.isnan(v) & (~np.isfinite(v) | (v != np.round(v)))
             if bad.any():
                 raise CatalogueError(
                     f"{name}: flag column '{col.name}' must hold integers; bad values in "
                     f"{_describe_rows(out.index, bad)}"
                 )
-            out[col.name] = v.astype(np.int64)
+            # a missing flag is not 'good': it stays NaN and the flag cut drops (and counts) it
+            out[col.name] = v.astype(np.int64) if not np.isnan(v).any() else v
         else:
             out[col.name] = values.astype(np.float64)
     ids = out["source_id"]

@@ -100,8 +100,14 @@ def zmax_range(lo: float | None = None, hi: float | None = None) -> Selection:
     """lo < Z_max < hi [kpc]; None leaves that side open."""
     lo_ = -np.inf if lo is None else lo
     hi_ = np.inf if hi is None else hi
+    if lo is not None and hi is not None:
+        name = f"{lo:g} < Z_max < {hi:g} kpc"
+    elif lo is not None:
+        name = f"Z_max > {lo:g} kpc"
+    else:
+        name = f"Z_max < {hi:g} kpc" if hi is not None else "any Z_max"
     return Selection(
-        f"{lo if lo is not None else 0:g} < Z_max < {hi if hi is not None else 'inf'} kpc",
+        name,
         lambda t: (t["Z_max"].to_numpy(float) > lo_) & (t["Z_max"].to_numpy(float) < hi_),
     )
 

@@ -61,11 +61,6 @@ def test_index_of_empty_array():
     assert AgeBins.from_config().index(np.array([])).shape == (0,)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="AgeBins.index on a scalar age: np.searchsorted returns a numpy scalar and the "
-    "masked assignment idx[...] = -1 raises TypeError",
-)
 def test_index_of_scalar_age():
     bins = AgeBins.from_config()
     assert int(bins.index(5.0)) == 3

@@ -266,3 +266,12 @@ def test_replace():
         base.replace(galaxy={"R0": -1.0})
     with pytest.raises(TypeError):
         base.replace(galaxy={"Rsun": 8.0})
+
+
+def test_toml_off_switches_a_cut_off(tmp_path):
+    from mgar_bayes.config import load_config
+
+    p = tmp_path / "c.toml"
+    p.write_text('[cuts]\nmin_snr = "off"\nR_range = "none"\n')
+    cfg = load_config(p)
+    assert cfg.cuts.min_snr is None and cfg.cuts.R_range is None

@@ -279,3 +279,22 @@ def test_non_numeric_galcen_column_is_caught():
     t.loc[107, "R"] = "far"
     with pytest.raises(CatalogueError, match=r"'R'.*1 row\(s\): 107"):
         validate_catalogue(t)
+
+
+def test_nan_flag_is_kept_for_the_flag_cut():
+    import numpy as np
+    import pandas as pd
+
+    from mgar_bayes.cuts import apply_cuts, catalogue_cuts
+    from mgar_bayes.mock import MockConfig, generate_mock
+    from mgar_bayes.schema import validate_catalogue
+
+    t = generate_mock(MockConfig(n_stars=50, seed=1)).stars
+    t["flag_feh"] = t["flag_feh"].astype(float)
+    t.loc[t.index[:3], "flag_feh"] = np.nan
+    t["flag_feh"] = t["flag_feh"].fillna(np.nan)
+    out = validate_catalogue(t)
+    assert out["flag_feh"].isna().sum() == 3
+    kept, flow = apply_cuts(out, [c for c in catalogue_cuts() if c.name == "flags"])
+    assert not kept.index.isin(t.index[:3]).any()
+    assert isinstance(flow.to_frame(), pd.DataFrame)

@@ -176,7 +176,8 @@ def test_selection_composition():
 
 def test_selection_names():
     assert zmax_range(0.25, 0.8).name == "0.25 < Z_max < 0.8 kpc"
-    assert "inf" in zmax_range(2.0, None).name
+    assert zmax_range(2.0, None).name == "Z_max > 2 kpc"
+    assert zmax_range(None, 0.25).name == "Z_max < 0.25 kpc"
     assert chem_below("C25").name.startswith("[a/Fe] < C25 line")
     assert chem_above("V21", 0.1).name == "[a/Fe] > V21 line+0.1"
 

@@ -1,0 +1,67 @@
+"""Bayesian models of the metallicity gradient-age relation (MGAR).
+
+Builders (all share :class:`~mgar_bayes.models.base.ModelBuilder`: ``fit``,
+``save``/``load``, ``diagnostics``, frozen configs, ``pm.Data`` + named dims):
+
+- :class:`BinGradientModel`: C25 Appendix A, per age bin (``models/c25.toml``;
+  fast variant with R_g integrated out: ``models/marginal.toml``);
+- :class:`HierarchicalMGARModel`: all bins jointly around a line in age, age
+  errors as a mixture over bins (``models/hierarchical.toml``);
+- :class:`MGARTrendModel`: the line through per-bin gradients (C25 Fig. 3).
+
+:func:`~mgar_bayes.models.runner.run_fit` runs them for ``mgar fit``;
+:func:`compare_with_ols` and :func:`prior_sensitivity` compare fits.
+"""
+
+from .base import (
+    DroppedStarsWarning,
+    ModelBuilder,
+    ModelInputError,
+    NotConvergedWarning,
+    StarData,
+    diagnostics_table,
+    prepare_stars,
+)
+from .config import (
+    ModelSpec,
+    PriorConfig,
+    SamplerConfig,
+    available_specs,
+    load_model_spec,
+    spec_from_dict,
+)
+from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel, line_band
+from .simulate import SimTruth, simulate_population
+from .trend import MGARTrendModel
+
+__all__ = [
+    "BinGradientModel",
+    "HierarchicalMGARModel",
+    "MGARTrendModel",
+    "ModelBuilder",
+    "ModelSpec",
+    "PriorConfig",
+    "SamplerConfig",
+    "StarData",
+    "ModelInputError",
+    "DroppedStarsWarning",
+    "NotConvergedWarning",
+    "TABLE_COLUMNS",
+    "available_specs",
+    "load_model_spec",
+    "spec_from_dict",
+    "prepare_stars",
+    "diagnostics_table",
+    "line_band",
+    "simulate_population",
+    "SimTruth",
+    "builder_for",
+]
+
+
+def builder_for(spec: ModelSpec | str) -> ModelBuilder:
+    """A builder instance for a spec (or a spec name / TOML path)."""
+    if isinstance(spec, str):
+        spec = load_model_spec(spec)
+    cls = {"bin_gradient": BinGradientModel, "hierarchical": HierarchicalMGARModel, "trend": MGARTrendModel}
+    return cls[spec.builder](spec)

@@ -302,7 +302,7 @@ def diagnostics_table(
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        s = az.summary(idata, var_names=var_names, hdi_prob=hdi_prob)
+        s = az.summary(idata, var_names=var_names, hdi_prob=hdi_prob, round_to="none")
     lo_col, hi_col = [c for c in s.columns if c.startswith("hdi_")]
     out = s.rename(columns={lo_col: "hdi_lo", hi_col: "hdi_hi"})[
         ["mean", "sd", "hdi_lo", "hdi_hi", "r_hat", "ess_bulk", "ess_tail"]

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
-BUILDERS = ("bin_gradient", "hierarchical")
+BUILDERS = ("bin_gradient", "hierarchical", "trend")
 AGE_TREATMENTS = ("inflate", "mixture")
 
 
