@@ -1,0 +1,209 @@
+"""Posterior vs OLS per bin, prior sensitivity and power-scaling sensitivity."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+
+import arviz as az
+import numpy as np
+import pandas as pd
+import xarray as xr
+from scipy import stats
+
+from ..binning import AgeBins
+from .base import ModelBuilder
+from .config import ModelSpec, load_model_spec
+
+__all__ = ["compare_with_ols", "prior_sensitivity", "add_log_prior", "power_scaling_sensitivity"]
+
+OLS_COLUMNS = ["population", "method", "age_lo", "age_hi", "age_center", "n_stars", "gradient", "gradient_err", "intercept"]
+
+
+def compare_with_ols(posterior_table: pd.DataFrame, ols_table: pd.DataFrame, *, method: str = "ols") -> pd.DataFrame:
+    """Per-bin difference posterior - OLS in units of the combined error.
+
+    Parameters
+    ----------
+    posterior_table : pandas.DataFrame
+        Rows of ``mgar_bayes.csv`` (``population, model, age_lo, age_hi,
+        gradient, gradient_err, ...``).
+    ols_table : pandas.DataFrame
+        The OLS table (``population, method, age_lo, age_hi, age_center,
+        n_stars, gradient, gradient_err, intercept``).
+    method : str
+        Which OLS ``method`` rows to compare with ('ols' or 'odr').
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``population, model, method, age_lo, age_hi, age_center,
+        gradient_bayes, gradient_bayes_err, gradient_ols, gradient_ols_err,
+        diff, combined_err, z`` with diff = Bayes - OLS [dex/kpc] and
+        z = diff / sqrt(err_bayes^2 + err_ols^2); bins in only one table are
+        left out.
+    """
+    missing = [c for c in ("population", "method", "age_lo", "age_hi", "gradient", "gradient_err") if c not in ols_table.columns]
+    if missing:
+        raise ValueError(f"OLS table: missing column(s) {missing}")
+    ols = ols_table[ols_table["method"] == method].copy()
+    post = posterior_table.copy()
+    for t in (ols, post):
+        # join on rounded edges: the two tables compute edges independently
+        t["_lo"] = t["age_lo"].round(6)
+        t["_hi"] = t["age_hi"].round(6)
+    merged = post.merge(
+        ols[["population", "_lo", "_hi", "gradient", "gradient_err", "method"]],
+        on=["population", "_lo", "_hi"],
+        suffixes=("_bayes", "_ols"),
+    )
+    merged["diff"] = merged["gradient_bayes"] - merged["gradient_ols"]
+    merged["combined_err"] = np.hypot(merged["gradient_err_bayes"], merged["gradient_err_ols"])
+    merged["z"] = merged["diff"] / merged["combined_err"]
+    cols = [
+        "population",
+        "model",
+        "method",
+        "age_lo",
+        "age_hi",
+        "age_center",
+        "gradient_bayes",
+        "gradient_err_bayes",
+        "gradient_ols",
+        "gradient_err_ols",
+        "diff",
+        "combined_err",
+        "z",
+    ]
+    out = merged[cols].rename(
+        columns={"gradient_err_bayes": "gradient_bayes_err", "gradient_err_ols": "gradient_ols_err"}
+    )
+    return out.reset_index(drop=True)
+
+
+def prior_sensitivity(
+    stars: pd.DataFrame,
+    bins: AgeBins,
+    specs: Sequence[str | ModelSpec] = ("c25", "c25_wide", "c25_narrow", "c25_scatter"),
+    *,
+    population: str = "thin",
+    seed: int = 0,
+    overrides: dict | None = None,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Re-fit under each prior set and report how far each bin's posterior moves.
+
+    Parameters
+    ----------
+    stars, bins
+        As for :meth:`BinGradientModel.fit`.
+    specs : sequence of str or ModelSpec
+        Model specs (names in ``models/``, TOML paths or objects); the first is
+        the reference.
+    population : str
+        Population to fit.
+    seed : int
+        Seed of every fit.
+    overrides : dict, optional
+        Applied to every spec (e.g. ``{"sampler": {"draws": 300}}``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per spec and bin: ``spec, population, age_lo, age_hi,
+        age_center, gradient, gradient_err, shift_sd, sd_ratio`` where
+        shift_sd = (mean - mean_ref) / sd_ref and sd_ratio = sd / sd_ref.
+    """
+    from . import builder_for
+
+    tables = []
+    for s in specs:
+        spec = (load_model_spec(s) if isinstance(s, str) else s).replace(overrides)
+        builder = builder_for(spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            builder.fit(stars, bins, population=population, seed=seed, progress=progress)
+        t = builder.gradient_table()
+        t["spec"] = spec.name
+        tables.append(t)
+    ref = tables[0].set_index("age_lo")
+    rows = []
+    for t in tables:
+        t = t.set_index("age_lo")
+        common = t.index.intersection(ref.index)
+        t = t.loc[common].copy()
+        t["shift_sd"] = (t["gradient"] - ref.loc[common, "gradient"]) / ref.loc[common, "gradient_err"]
+        t["sd_ratio"] = t["gradient_err"] / ref.loc[common, "gradient_err"]
+        rows.append(t.reset_index())
+    out = pd.concat(rows, ignore_index=True)
+    return out[["spec", "population", "age_lo", "age_hi", "age_center", "gradient", "gradient_err", "shift_sd", "sd_ratio"]]
+
+
+def add_log_prior(builder: ModelBuilder) -> az.InferenceData:
+    """Add a ``log_prior`` group (pointwise log prior densities of the model's priors).
+
+    Computed with SciPy from the spec, because the per-star latent R_g is not
+    kept in the posterior (PyMC's ``compute_log_prior`` needs every variable)
+    and is a measurement model rather than a prior to be scaled.
+    """
+    idata = builder._require_idata()
+    post = idata.posterior
+    pr = builder.priors
+    lp: dict[str, xr.DataArray] = {}
+
+    def put(name, values):
+        lp[name] = xr.DataArray(values, coords=post[name].coords, dims=post[name].dims)
+
+    if "trend_slope" in post:
+        put("trend_intercept", stats.norm.logpdf(post["trend_intercept"].values, 0.0, pr.trend_intercept_sigma))
+        put("trend_slope", stats.norm.logpdf(post["trend_slope"].values, 0.0, pr.trend_slope_sigma))
+        put("trend_scatter", stats.halfcauchy.logpdf(post["trend_scatter"].values, scale=pr.trend_scatter_beta))
+    if "scatter" in post:  # star models
+        if "trend_slope" in post:
+            age = idata.constant_data["age_center"]
+            line = post["trend_intercept"] + post["trend_slope"] * (age - pr.age_ref)
+            put("gradient", stats.norm.logpdf(post["gradient"].values, line.values, post["trend_scatter"].values[..., None]))
+        else:
+            put("gradient", stats.norm.logpdf(post["gradient"].values, pr.gradient_mu, pr.gradient_sigma))
+        put("intercept", stats.norm.logpdf(post["intercept"].values, pr.intercept_mu, pr.intercept_sigma))
+        put("scatter", stats.halfnorm.logpdf(post["scatter"].values, scale=pr.scatter_sigma))
+    if "log_prior" in idata:
+        del idata["log_prior"]
+    idata.add_groups({"log_prior": xr.Dataset(lp)})
+    return idata
+
+
+def power_scaling_sensitivity(builder: ModelBuilder, var_names: Sequence[str] = ("gradient",)) -> pd.DataFrame:
+    """ArviZ power-scaling sensitivity (``az.psens``, Kallioinen et al. 2024) of a fit.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Index: parameter (e.g. ``gradient[1-2.25]``); columns ``prior`` and
+        ``likelihood`` (cumulative Jensen-Shannon distance per unit log
+        power-scaling), ``prior_sensitive`` (prior > 0.05 and likelihood >
+        0.05: prior-data conflict or strong prior influence).
+    """
+    if not hasattr(az, "psens"):  # pragma: no cover - arviz < 0.20
+        raise RuntimeError("this ArviZ has no psens")
+    idata = add_log_prior(builder)
+    if "log_likelihood" not in idata:
+        raise RuntimeError("power-scaling needs the log-likelihood: sampler.log_likelihood = true")
+    out = {}
+    for comp in ("prior", "likelihood"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = az.psens(idata, component=comp, var_names=list(var_names))
+        vals = {}
+        for name in var_names:
+            da = ds[name]
+            if da.ndim == 0:
+                vals[name] = float(da)
+            else:
+                dim = da.dims[0]
+                for lab, v in zip(da[dim].values, da.values, strict=True):
+                    vals[f"{name}[{lab}]"] = float(v)
+        out[comp] = vals
+    df = pd.DataFrame(out)
+    df["prior_sensitive"] = (df["prior"] > 0.05) & (df["likelihood"] > 0.05)
+    return df
