@@ -115,6 +115,8 @@ def _describe_rows(index: pd.Index, mask: np.ndarray, limit: int = 5) -> str:
 
 
 HELIOCENTRIC_KINEMATICS: tuple[str, ...] = (
+    "ra",
+    "dec",
     "distance",
     "distance_err",
     "pmra",
@@ -171,7 +173,7 @@ def validate_catalogue(
     partial_galcen = [
         c.name for c in GALCEN_COLUMNS if c.name != "phi" and c.name not in table.columns
     ]
-    if missing and len(partial_galcen) < len(GALCEN_COLUMNS) - 1:
+    if missing and 0 < len(partial_galcen) < len(GALCEN_COLUMNS) - 1:
         missing = missing + [f"(or, for catalogue Galactocentric coordinates: {partial_galcen})"]
     if missing:
         raise CatalogueError(

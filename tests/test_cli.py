@@ -94,3 +94,65 @@ def test_mock_command(tmp_path, capsys):
     meta = json.loads((out / "truth.json").read_text())
     assert np.isfinite(meta["summary"]["thin"]["rate_true"])
     assert main(["mock", "--out", str(out), "--n-stars", "2000"]) == 2  # no silent overwrite
+
+
+def _write_lamost_pair(tmp_path, n=6000, seed=31):
+    """The simulated catalogue written in the LAMOST DR8 VAC + age-catalogue formats."""
+    from astropy.table import Table
+
+    from mgar_bayes.config import OrbitConfig
+    from mgar_bayes.orbits import compute_orbits
+
+    m = generate_mock(MockConfig(n_stars=n, seed=seed))
+    s = m.stars
+    d, _ = compute_orbits(s, orbits=OrbitConfig(n_mc=30))
+    phi = np.deg2rad(d["phi"])
+    vac = Table(
+        {
+            "obsid": s["source_id"].to_numpy() + 10_000_000,
+            "FEH_APOGEE": s["feh"], "err_feh_apogee": s["feh_err"],
+            "AFE_APOGEE": s["afe"], "err_afe_apogee": s["afe_err"],
+            "flag_feh_apogee": s["flag_feh"], "flag_afe_apogee": s["flag_afe"],
+            "snrg": s["snr"], "rv": s["rv"], "err_rv": s["rv_err"],
+            "dist_phot": s["distance"], "err_dist_phot": s["distance_err"],
+            "x": d["R"] * np.cos(phi), "y": d["R"] * np.sin(phi), "z": d["z"], "r": d["R"], "phi": d["phi"],
+            "err_x": 1000 * d["R_err"], "err_y": 1000 * d["R_err"], "err_z": 1000 * d["z_err"],
+            "err_r": 1000 * d["R_err"],
+            "vr": d["v_R"], "vphi": d["v_phi"], "vz": d["v_z"],
+            "e_vr": d["v_R_err"], "e_vphi": d["v_phi_err"], "e_vz": d["v_z_err"],
+        }
+    )  # fmt: skip
+    rc = (s["evol_stage"] == "RC").to_numpy()
+    frac = (s["age_err"] / s["age"]).to_numpy()
+    ages = Table(
+        {
+            "obsid": vac["obsid"],
+            "status": rc.astype(int),
+            "age_rgb": np.where(rc, np.nan, s["age"]), "err_age_rgb": np.where(rc, np.nan, frac),
+            "mass_rgb": np.where(rc, np.nan, s["mass"]),
+            "age_rc": np.where(rc, s["age"], np.nan), "err_age_rc": np.where(rc, frac, np.nan),
+            "mass_rc": np.where(rc, s["mass"], np.nan),
+            "snr": s["snr"],
+        }
+    )  # fmt: skip
+    vac.write(tmp_path / "dr8_final_vac_flag_parameter.fits")
+    ages.write(tmp_path / "ages.fits")
+    return tmp_path / "dr8_final_vac_flag_parameter.fits", tmp_path / "ages.fits", d
+
+
+def test_run_on_lamost_format_files(tmp_path, fast_config):
+    vac, ages, derived = _write_lamost_pair(tmp_path)
+    out = tmp_path / "lamost_run"
+    rc = main(["run", str(vac), "--lamost-ages", str(ages), "--out", str(out),
+               "--config", str(fast_config), "--no-progress", "--no-figures"])  # fmt: skip
+    assert rc == 0
+    stars = pd.read_parquet(out / "stars.parquet")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["orbits"]["used_catalogue_galcen"] is True
+    assert set(stars["evol_stage"]) == {"RGB", "RC"}
+    # the catalogue's own R and v_phi are used as given (pc errors converted to kpc)
+    src = derived.set_index(derived.index + 1 + 10_000_000)
+    np.testing.assert_allclose(stars["R"].to_numpy(), src.loc[stars["source_id"], "R"].to_numpy(), rtol=1e-5)
+    np.testing.assert_allclose(stars["R_err"].to_numpy(), src.loc[stars["source_id"], "R_err"].to_numpy(), rtol=1e-4)
+    assert (stars.population == "thin").sum() > 100
+    assert summary["populations"]["thin"]["ols"]["rate"] > 0
