@@ -146,12 +146,16 @@ def _delta_grid(potential: GalaxyPotential):
     from galpy.actionAngle import estimateDeltaStaeckel
     from scipy.interpolate import RegularGridInterpolator
 
-    R = np.geomspace(0.3, 40.0, 60) / potential.ro
-    z = np.concatenate([[0.0], np.geomspace(0.01, 15.0, 40)]) / potential.ro
+    # coarse on purpose: delta varies smoothly, and for SCF-based potentials
+    # (McMillan17) each evaluation costs ~50 ms
+    R = np.geomspace(0.3, 40.0, 24) / potential.ro
+    z = np.concatenate([[0.0], np.geomspace(0.02, 15.0, 11)]) / potential.ro
     RR, ZZ = np.meshgrid(R, z, indexing="ij")
-    d = np.asarray(estimateDeltaStaeckel(potential.pot, RR.ravel(), ZZ.ravel(), no_median=True))
+    d = np.asarray(
+        estimateDeltaStaeckel(potential.pot, RR.ravel(), ZZ.ravel(), no_median=True, use_physical=False)
+    )
     d = d.reshape(RR.shape)
-    interp = RegularGridInterpolator((np.log(R), z), d, bounds_error=False, fill_value=None)
+    interp = RegularGridInterpolator((np.log(R), z), d, method="cubic", bounds_error=False, fill_value=None)
     return interp, R[0], R[-1], z[-1]
 
 
@@ -204,7 +208,7 @@ def zmax_staeckel(
     elif delta == "median":
         idx = np.flatnonzero(ok)
         idx = idx[np.linspace(0, len(idx) - 1, min(len(idx), 2000)).astype(int)]
-        delta_nat = float(estimateDeltaStaeckel(potential.pot, Rk[idx] / ro, zk[idx] / ro))
+        delta_nat = float(estimateDeltaStaeckel(potential.pot, Rk[idx] / ro, zk[idx] / ro, use_physical=False))
         used = delta_nat * ro
     else:
         delta_nat = float(delta) / ro

@@ -120,3 +120,23 @@ def test_potentials_are_not_mutated():
     )
     assert get_physical(MWPotential2014) == before
     assert not MWPotential2014[0]._roSet
+
+
+@pytest.mark.parametrize(
+    "name", ["MWPotential2014", "Irrgang13I", pytest.param("McMillan17", marks=pytest.mark.slow)]
+)
+def test_staeckel_focal_length_in_kpc(name):
+    """Potentials that carry their own ro/vo must not return deltas in physical units twice."""
+    pot = orbits.load_potential(GalaxyConfig(potential=name))
+    d = orbits.staeckel_delta(pot, np.array([6.0, 8.0, 10.0]), np.array([0.0, 0.5, 1.0]))
+    assert ((d > 1.0) & (d < 10.0)).all(), d
+
+
+def test_zmax_staeckel_irrgang_close_to_integration(small_mock):
+    pot = orbits.load_potential(GalaxyConfig(potential="Irrgang13I"))
+    t = small_mock.truth_stars
+    t = t[t.component != "halo"].iloc[:60]
+    args = [t[c].to_numpy() for c in ("R", "v_R", "v_phi", "z", "v_z")]
+    z_int = orbits.zmax_integrate(pot, *args, phi=t.phi.to_numpy(), t_gyr=5.0)
+    z_st, _ = orbits.zmax_staeckel(pot, *args)
+    assert np.percentile(np.abs(z_st / z_int - 1), 95) < 0.06

@@ -53,6 +53,8 @@ def log_diff_ndtr(a, b):
     When both limits lie in the upper tail the symmetric form
     Phi(-a) - Phi(-b) is used, so the larger CDF value is never close to 1.
     """
+    a = pt.as_tensor_variable(a)
+    b = pt.as_tensor_variable(b)
     flip = a > 0
     lo = pt.switch(flip, -b, a)
     hi = pt.switch(flip, -a, b)

@@ -529,7 +529,7 @@ class ModelBuilder(ABC):
             "mgar_bayes_version": __version__,
             "seed": int(seed),
             "data_sha256": self._data_hash(self.data),
-            "max_r_hat": float(np.nanmax(diag["r_hat"].to_numpy())),
+            "max_r_hat": float(np.max(diag["r_hat"].fillna(np.inf).to_numpy())),
             "min_ess_bulk": float(np.nanmin(diag["ess_bulk"].to_numpy())),
             "divergences": int(diag["divergences"].iloc[0]),
             "converged": int(bool(diag["converged"].all())),

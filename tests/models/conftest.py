@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 import pytest
+from bayes_helpers import FAST
 
 from mgar_bayes.binning import AgeBins
-from mgar_bayes.models import PriorConfig, SamplerConfig, simulate_population
-
-# quick settings: the whole default run of tests/models must stay well under 3 minutes
-FAST = SamplerConfig(backend="pymc", draws=200, tune=200, chains=2, cores=1, target_accept=0.9)
+from mgar_bayes.models import PriorConfig, simulate_population
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +47,3 @@ def marginal_fit(sim3, bins3):
         warnings.simplefilter("ignore", UserWarning)
         m.fit(stars, bins3, population="thin", seed=3)
     return m, truth
-
-
-def zscores(table, truth) -> np.ndarray:
-    return ((table["gradient"] - truth.gradient[: len(table)]) / table["gradient_err"]).to_numpy()

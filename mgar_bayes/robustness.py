@@ -1,0 +1,191 @@
+"""Robustness of the MGAR to the analysis choices (C25 App. B, C; V21 Sect. 4.1).
+
+A :class:`Variant` changes one thing relative to the baseline: the selection
+(chemical line shifted, Z_max-only or chemistry-only slices, V21's line), the
+Galaxy (potential, R0, v0) or the data (age-error cut, RGB/RC only, thick-disk
+stars beyond R_g = 10 kpc removed). Orbits are computed once per distinct Galaxy
+set-up and re-used by every variant that shares it; distinct set-ups run in
+parallel processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from .binning import AgeBins
+from .config import PipelineConfig, config_hash
+from .ols import fit_bins
+from .pipeline import preprocess
+from .selection import (
+    Selection,
+    assign_populations,
+    chem_above,
+    chem_below,
+    chemistry_slices_v21,
+    population_selections,
+    zmax_bins,
+)
+
+__all__ = ["Variant", "default_variants", "run_robustness", "ROBUSTNESS_COLUMNS"]
+
+ROBUSTNESS_COLUMNS = [
+    "variant", "group", "setting", "value", "population", "method",
+    "age_center", "n_stars", "gradient", "gradient_err",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One analysis variant.
+
+    Attributes
+    ----------
+    name : str
+        Unique label, e.g. ``"v0=200"``.
+    group : str
+        ``"selection"``, ``"galaxy"`` or ``"data"``.
+    setting, value : str
+        What is varied and its value (tidy columns of the output table).
+    config : PipelineConfig
+        Pipeline settings (its galaxy/orbits/cuts decide which orbits are used).
+    selections : dict of Selection, optional
+        Populations to fit; default: thin/thick of ``config.selection``.
+    star_filter : callable, optional
+        ``filter(stars) -> bool mask`` applied after preprocessing (data variants).
+    """
+
+    name: str
+    group: str
+    setting: str
+    value: str
+    config: PipelineConfig = field(default_factory=PipelineConfig)
+    selections: dict[str, Selection] | None = None
+    star_filter: Callable[[pd.DataFrame], np.ndarray] | None = None
+
+    def orbit_key(self) -> str:
+        """Variants with equal keys share one preprocessing run."""
+        c = self.config
+        return config_hash({"galaxy": c.galaxy, "orbits": c.orbits, "cuts": c.cuts})
+
+
+def _no_zmax(shift: float, line: str = "C25") -> dict[str, Selection]:
+    return {"thin": chem_below(line, shift), "thick": chem_above(line, shift)}
+
+
+def default_variants(base: PipelineConfig | None = None) -> list[Variant]:
+    """The grid of C25 App. B/C and V21 Sect. 4.1 (plus C25 Sect. 3.2's R_g > 10 test)."""
+    base = base or PipelineConfig()
+    v: list[Variant] = [Variant("baseline", "baseline", "baseline", "C25", base)]
+    # selections (orbits re-used)
+    for s in (-0.1, 0.0, 0.1):
+        v.append(Variant(f"chem{s:+.1f} no Zmax", "selection", "chem_shift_no_zmax", f"{s:+.1f}", base, _no_zmax(s)))
+    v.append(Variant("Zmax only", "selection", "zmax_only", "C25 B2", base, zmax_bins()))
+    v.append(Variant("chemistry only (V21 slices)", "selection", "chem_only", "V21 Fig. 10", base, chemistry_slices_v21()))
+    v.append(
+        Variant("V21 line", "selection", "chem_line", "V21", base,
+                population_selections(dataclasses.replace(base.selection, chem_line="V21")))
+    )  # fmt: skip
+    # Galaxy set-ups (orbits recomputed, once each)
+    for pot in ("McMillan17", "Irrgang13I"):
+        v.append(Variant(f"potential={pot}", "galaxy", "potential", pot, base.replace(galaxy={"potential": pot})))
+    for R0 in (7.0, 9.5):
+        v.append(Variant(f"R0={R0:g}", "galaxy", "R0", f"{R0:g}", base.replace(galaxy={"R0": R0})))
+    for v0 in (200.0, 260.0):
+        v.append(Variant(f"v0={v0:g}", "galaxy", "v0", f"{v0:g}", base.replace(galaxy={"v0": v0})))
+    # data
+    strict = base.cuts.max_age_rel_err if base.cuts.max_age_rel_err is not None else np.inf
+    v.append(
+        Variant("age error <= 25%", "data", "max_age_rel_err", "0.25", base,
+                star_filter=lambda s: (s["age_err"] / s["age"] <= min(0.25, strict)).to_numpy())
+    )  # fmt: skip
+    for stage in ("RGB", "RC"):
+        v.append(
+            Variant(f"{stage} only", "data", "evol_stage", stage, base,
+                    star_filter=lambda s, stage=stage: (s.get("evol_stage", pd.Series("", index=s.index)) == stage).to_numpy())
+        )  # fmt: skip
+    v.append(
+        Variant("thick R_g <= 10 kpc", "data", "thick_Rg_max", "10", base,
+                star_filter=lambda s: ~((s["population"] == "thick") & (s["R_g"] > 10.0)).to_numpy())
+    )  # fmt: skip
+    return v
+
+
+def _preprocess_job(args):
+    catalogue, cfg = args
+    stars, flow, info = preprocess(catalogue, cfg)
+    return stars, info
+
+
+def run_robustness(
+    catalogue: pd.DataFrame,
+    variants: list[Variant] | None = None,
+    *,
+    methods: tuple[str, ...] = ("ols",),
+    n_jobs: int = 2,
+    min_stars: int = 10,
+) -> tuple[pd.DataFrame, dict]:
+    """Fit every variant; return the tidy table and the preprocessing info per set-up.
+
+    Parameters
+    ----------
+    catalogue : pandas.DataFrame
+        Canonical star table.
+    variants : list of Variant
+        Default: :func:`default_variants`.
+    methods : tuple of str
+        Per-bin fit methods (``"ols"``, ``"odr"``).
+    n_jobs : int
+        Processes for the distinct Galaxy set-ups (1: no subprocesses).
+    min_stars : int
+        Bins with fewer stars get NaN gradients.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        Columns :data:`ROBUSTNESS_COLUMNS`.
+    setups : dict
+        ``{orbit_key: info}`` of each preprocessing run (timings, sample sizes).
+    """
+    variants = variants or default_variants()
+    names = [v.name for v in variants]
+    if len(set(names)) != len(names):
+        raise ValueError(f"variant names must be unique: {names}")
+    # the first variant of each key decides its preprocessing; every key is run once
+    jobs: dict[str, PipelineConfig] = {}
+    for v in variants:
+        jobs.setdefault(v.orbit_key(), v.config)
+    keys = list(jobs)
+    if n_jobs > 1 and len(keys) > 1:
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(keys))) as ex:
+            results = list(ex.map(_preprocess_job, [(catalogue, jobs[k]) for k in keys]))
+    else:
+        results = [_preprocess_job((catalogue, jobs[k])) for k in keys]
+    pre = dict(zip(keys, results, strict=True))
+
+    rows = []
+    for v in variants:
+        stars, _ = pre[v.orbit_key()]
+        stars = stars.copy()
+        sels = v.selections or population_selections(v.config.selection)
+        stars["population"] = assign_populations(stars, sels)
+        if v.star_filter is not None:
+            stars = stars.loc[np.asarray(v.star_filter(stars), dtype=bool)]
+        bins = AgeBins.from_config(v.config.binning)
+        fits = fit_bins(stars, bins, methods=methods, populations=list(sels), min_stars=min_stars)
+        for r in fits.itertuples(index=False):
+            rows.append(
+                {
+                    "variant": v.name, "group": v.group, "setting": v.setting, "value": v.value,
+                    "population": r.population, "method": r.method, "age_center": r.age_center,
+                    "n_stars": r.n_stars, "gradient": r.gradient, "gradient_err": r.gradient_err,
+                }
+            )  # fmt: skip
+    return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS), {k: info for k, (_, info) in pre.items()}
+
+
