@@ -45,6 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--overwrite", action="store_true")
 
+    p = sub.add_parser("robustness", help="MGAR under a grid of selection, Galaxy and data variants")
+    _add_catalogue_args(p)
+    p.add_argument("--method", default="ols", choices=["ols", "odr"], help="per-bin fit method")
+    p.add_argument("--jobs", type=int, default=2, help="processes for the distinct Galaxy set-ups")
+
     p = sub.add_parser("fit", help="run the pipeline (or re-use a run in --out) and fit a Bayesian model")
     _add_catalogue_args(p)
     p.add_argument("--model", default="c25", help="model spec name (models/NAME.toml) or a TOML path")
@@ -140,6 +145,32 @@ def cmd_mock(args) -> int:
     return 0
 
 
+def cmd_robustness(args) -> int:
+    from .config import load_config
+    from .plots import plot_robustness, save_figure
+    from .reports import inputs_hash, prepare_out_dir, write_json
+    from .robustness import default_variants, run_robustness
+
+    cfg = load_config(args.config)
+    table, prov, _ = _load_catalogue(args)
+    record = {"version": __version__, "catalogue": prov, "config": cfg.to_dict(), "command": "robustness",
+              "method": args.method}  # fmt: skip
+    record["inputs_hash"] = inputs_hash(record)
+    out = prepare_out_dir(args.out, record, overwrite=args.overwrite)
+    variants = default_variants(cfg)
+    if not args.no_progress:
+        print(f"running {len(variants)} variants ({len({v.orbit_key() for v in variants})} orbit set-ups)")
+    result, setups = run_robustness(table, variants, methods=(args.method,), n_jobs=args.jobs)
+    result.to_csv(out / "robustness.csv", index=False)
+    write_json(out / "robustness_setups.json", setups)
+    if not args.no_figures:
+        for group in ("selection", "galaxy", "data"):
+            fig, _ = plot_robustness(result, group, method=args.method)
+            save_figure(fig, out / "figures" / f"robustness_{group}.png", overwrite=True)
+    print(f"wrote {out}/robustness.csv ({len(result)} rows) and figures/robustness_*.png")
+    return 0
+
+
 def cmd_fit(args) -> int:
     from .binning import AgeBins
     from .reports import read_run_record
@@ -182,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"run": cmd_run, "mock": cmd_mock, "fit": cmd_fit}
+    handlers = {"run": cmd_run, "mock": cmd_mock, "fit": cmd_fit, "robustness": cmd_robustness}
     from .schema import CatalogueError
 
     try:

@@ -722,6 +722,69 @@ def plot_bin_fits(
     return fig, np.asarray(axes)
 
 
+def plot_robustness(table: pd.DataFrame, group: str, *, method: str = "ols"):
+    """MGAR under each variant of one group (C25 Figs B1, B2, C1; V21 Figs 9-12 analogues).
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Output of :func:`mgar_bayes.robustness.run_robustness` (columns
+        ``variant, group, setting, value, population, method, age_center,
+        gradient, gradient_err``; gradients in dex/kpc, ages in Gyr).
+    group : str
+        ``"selection"``, ``"galaxy"`` or ``"data"``.
+    method : str
+        Fit method to show.
+
+    Returns
+    -------
+    fig, axes
+        One row per varied setting, one column per population; the baseline
+        (grey) is overlaid on the thin/thick panels.
+    """
+    _require(table, ("variant", "group", "setting", "value", "population", "method", "age_center",
+                     "gradient", "gradient_err"), "robustness table")  # fmt: skip
+    t = table[table["method"] == method]
+    sub = t[t["group"] == group]
+    if sub.empty:
+        raise ValueError(f"no rows for group {group!r} and method {method!r}")
+    base = t[t["group"] == "baseline"]
+    settings = list(dict.fromkeys(sub["setting"]))
+    pops_per = [list(dict.fromkeys(sub.loc[sub["setting"] == st, "population"])) for st in settings]
+    ncols = max(len(p) for p in pops_per)
+    fig, axes = plt.subplots(len(settings), ncols, figsize=(4.2 * ncols, 3.2 * len(settings)),
+                             squeeze=False, sharex=True)  # fmt: skip
+    markers = ["o", "s", "^", "D", "v", "P"]
+    for i, (st, pops) in enumerate(zip(settings, pops_per, strict=True)):
+        rows = sub[sub["setting"] == st]
+        for j in range(ncols):
+            ax = axes[i, j]
+            if j >= len(pops):
+                ax.set_visible(False)
+                continue
+            pop = pops[j]
+            b = base[base["population"] == pop]
+            if not b.empty:
+                ax.errorbar(b["age_center"], b["gradient"], yerr=b["gradient_err"], color="0.6", marker="o",
+                            ms=4, lw=1, capsize=2, label="baseline")  # fmt: skip
+            color = POP_COLORS.get(pop, None)
+            for k, (val, g) in enumerate(rows[rows["population"] == pop].groupby("value", sort=False)):
+                off = 0.12 * (k + 1)
+                ax.errorbar(g["age_center"] + off, g["gradient"], yerr=g["gradient_err"], marker=markers[k % 6],
+                            ms=4, lw=1, capsize=2, color=color if len(set(rows["value"])) == 1 else None,
+                            label=f"{st} = {val}")  # fmt: skip
+            ax.axhline(0, color="0.8", lw=0.8, ls=":")
+            ax.set_title(f"{POP_LABELS.get(pop, pop)}", fontsize=10)
+            if j == 0:
+                ax.set_ylabel(r"d[Fe/H]/d$R_\mathrm{g}$ [dex kpc$^{-1}$]")
+            if i == len(settings) - 1:
+                ax.set_xlabel("age [Gyr]")
+            ax.legend(fontsize=7, loc="best")
+    fig.suptitle(f"MGAR robustness: {group} variants ({method.upper()})")
+    fig.tight_layout()
+    return fig, axes
+
+
 def save_figure(fig, path, *, overwrite: bool = False, dpi: int = 150) -> Path:
     """Write ``fig`` to ``path`` and close it.
 
