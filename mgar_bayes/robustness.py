@@ -32,7 +32,7 @@ from .selection import (
     zmax_bins,
 )
 
-__all__ = ["Variant", "default_variants", "run_robustness", "ROBUSTNESS_COLUMNS"]
+__all__ = ["Variant", "default_variants", "run_robustness", "compare_to_baseline", "ROBUSTNESS_COLUMNS"]
 
 ROBUSTNESS_COLUMNS = [
     "variant", "group", "setting", "value", "population", "method",
@@ -189,3 +189,24 @@ def run_robustness(
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS), {k: info for k, (_, info) in pre.items()}
 
 
+
+
+def compare_to_baseline(table: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:
+    """Shift of each variant's gradient from the baseline, in units of the combined error.
+
+    Only populations the baseline also has (thin/thick) are compared, bin by bin.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Per variant, population, method and age bin: ``gradient``,
+        ``gradient_base`` [dex/kpc], ``shift_sigma`` = difference / quadrature sum
+        of both errors (the two samples overlap, so this overstates the
+        significance of a shift: read it as a scale, not a test).
+    """
+    keys = ["population", "method", "age_center"]
+    base = table[table["variant"] == baseline][keys + ["gradient", "gradient_err"]]
+    other = table[table["variant"] != baseline]
+    m = other.merge(base, on=keys, suffixes=("", "_base"), how="inner")
+    m["shift_sigma"] = (m["gradient"] - m["gradient_base"]) / np.hypot(m["gradient_err"], m["gradient_err_base"])
+    return m[["variant", "group", "setting", "value", *keys, "gradient", "gradient_base", "shift_sigma"]]

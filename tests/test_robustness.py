@@ -72,3 +72,18 @@ def test_robustness_cli(small_mock, tmp_path):
     t = pd.read_csv(tmp_path / "rob" / "robustness.csv")
     assert {"selection", "galaxy", "data", "baseline"} == set(t.group)
     assert (tmp_path / "rob" / "figures" / "robustness_galaxy.png").exists()
+
+
+def test_compare_to_baseline(grid):
+    from mgar_bayes.robustness import compare_to_baseline
+
+    table, _ = grid
+    cmp = compare_to_baseline(table)
+    assert set(cmp.variant) == {"R0=7", "RGB only"}  # Zmax-only slices have no baseline population
+    row = cmp.dropna().iloc[0]
+    base = table[(table.variant == "baseline") & (table.population == row.population)
+                 & (table.age_center == row.age_center)].iloc[0]  # fmt: skip
+    var = table[(table.variant == row.variant) & (table.population == row.population)
+                & (table.age_center == row.age_center)].iloc[0]  # fmt: skip
+    expected = (var.gradient - base.gradient) / np.hypot(var.gradient_err, base.gradient_err)
+    assert row.shift_sigma == pytest.approx(expected)
