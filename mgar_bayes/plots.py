@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
+from .ols import FIT_COLUMNS
 from .selection import chem_line
 
 __all__ = [
@@ -61,18 +62,6 @@ LINE_COLORS: dict[str, str] = {"C25": "black", "V21": "0.55"}
 #: Default density colour map.
 DENSITY_CMAP = "viridis"
 
-#: Columns a fit table must have.
-FIT_COLUMNS: tuple[str, ...] = (
-    "population",
-    "method",
-    "age_lo",
-    "age_hi",
-    "age_center",
-    "n_stars",
-    "gradient",
-    "gradient_err",
-    "intercept",
-)
 
 _POPS = ("thin", "thick")
 _REFERENCE_COLUMNS = ("source", "population", "age_center", "gradient", "gradient_err")

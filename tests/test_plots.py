@@ -314,7 +314,7 @@ def test_mgar_population_without_fits(fits):
 def test_fit_columns_match_ols():
     from mgar_bayes.ols import FIT_COLUMNS
 
-    assert tuple(FIT_COLUMNS) == plots.FIT_COLUMNS
+    assert plots.FIT_COLUMNS is FIT_COLUMNS
 
 
 # ----------------------------------------------------------------------- bin fits
