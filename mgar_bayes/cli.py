@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_catalogue_args(p)
     p.add_argument("--model", default="c25", help="model spec name (models/NAME.toml) or a TOML path")
     p.add_argument("--seed", type=int, default=0, help="sampler seed")
+    p.add_argument("--draws", type=int, help="posterior draws per chain (overrides the spec)")
+    p.add_argument("--tune", type=int, help="tuning steps per chain (overrides the spec)")
+    p.add_argument("--chains", type=int, help="chains (overrides the spec)")
+    p.add_argument("--backend", choices=["pymc", "nutpie", "numpyro"], help="sampler backend (overrides the spec)")
     return parser
 
 
@@ -197,7 +201,9 @@ def cmd_fit(args) -> int:
         result, out, _ = _run_pipeline_into(args)
         stars, fits = result.stars, result.fits
     bins = AgeBins.from_config(cfg.binning)
+    sampler = {k: getattr(args, k) for k in ("draws", "tune", "chains", "backend") if getattr(args, k) is not None}
     summary = run_fit(stars, bins, args.model, out, ols_table=fits, seed=args.seed,
+                      overrides={"sampler": sampler} if sampler else None,
                       progress=not args.no_progress, overwrite=args.overwrite)
     from .reports import write_json
 

@@ -11,6 +11,7 @@ parallel processes.
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -162,7 +163,10 @@ def run_robustness(
         jobs.setdefault(v.orbit_key(), v.config)
     keys = list(jobs)
     if n_jobs > 1 and len(keys) > 1:
-        with ProcessPoolExecutor(max_workers=min(n_jobs, len(keys))) as ex:
+        # spawn, not fork: forking a process that already runs threads (JAX, BLAS,
+        # a Jupyter kernel) can deadlock the children
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=min(n_jobs, len(keys)), mp_context=ctx) as ex:
             results = list(ex.map(_preprocess_job, [(catalogue, jobs[k]) for k in keys]))
     else:
         results = [_preprocess_job((catalogue, jobs[k])) for k in keys]

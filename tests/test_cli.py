@@ -156,3 +156,22 @@ def test_run_on_lamost_format_files(tmp_path, fast_config):
     np.testing.assert_allclose(stars["R_err"].to_numpy(), src.loc[stars["source_id"], "R_err"].to_numpy(), rtol=1e-4)
     assert (stars.population == "thin").sum() > 100
     assert summary["populations"]["thin"]["ols"]["rate"] > 0
+
+
+def test_fit_command_reuses_run_and_writes_posteriors(catalogue_csv, fast_config, tmp_path):
+    out = tmp_path / "fit"
+    base = ["--out", str(out), "--config", str(fast_config), "--no-progress", "--no-figures"]
+    assert main(["run", str(catalogue_csv), *base]) == 0
+    stars_before = (out / "stars.parquet").stat().st_mtime_ns
+    rc = main(["fit", str(catalogue_csv), *base, "--model", "marginal", "--draws", "150", "--tune", "150",
+               "--chains", "2", "--backend", "pymc", "--seed", "3"])  # fmt: skip
+    assert rc == 0
+    assert (out / "stars.parquet").stat().st_mtime_ns == stars_before  # pipeline run re-used
+    table = pd.read_csv(out / "mgar_bayes.csv")
+    assert list(table.columns) == ["population", "model", "age_lo", "age_hi", "age_center", "n_stars", "gradient",
+                                   "gradient_err", "hdi_lo", "hdi_hi", "r_hat", "ess_bulk", "divergences"]  # fmt: skip
+    assert (out / "posterior_thin_marginal.nc").exists()
+    summary = json.loads((out / "summary.json").read_text())
+    assert "marginal" in summary["bayes"] and "populations" in summary  # OLS summary kept
+    thin = table[table.population == "thin"].dropna(subset=["gradient"])
+    assert (thin.hdi_lo < thin.gradient).all() and (thin.gradient < thin.hdi_hi).all()

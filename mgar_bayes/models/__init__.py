@@ -22,6 +22,7 @@ from .base import (
     diagnostics_table,
     prepare_stars,
 )
+from .compare import compare_with_ols, power_scaling_sensitivity, prior_sensitivity  # noqa: E402
 from .config import (
     ModelSpec,
     PriorConfig,
@@ -56,6 +57,9 @@ __all__ = [
     "simulate_population",
     "SimTruth",
     "builder_for",
+    "compare_with_ols",
+    "prior_sensitivity",
+    "power_scaling_sensitivity",
 ]
 
 

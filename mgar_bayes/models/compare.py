@@ -194,6 +194,8 @@ def power_scaling_sensitivity(builder: ModelBuilder, var_names: Sequence[str] = 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             ds = az.psens(idata, component=comp, var_names=list(var_names))
+        if isinstance(ds, xr.DataArray):  # one variable: psens returns a DataArray
+            ds = ds.to_dataset(name=var_names[0])
         vals = {}
         for name in var_names:
             da = ds[name]

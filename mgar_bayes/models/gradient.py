@@ -458,7 +458,7 @@ class HierarchicalMGARModel(_StarModel):
     default_spec: ClassVar[ModelSpec] = ModelSpec(
         name="hierarchical",
         builder="hierarchical",
-        priors=PriorConfig(age_treatment="mixture", age_ref=6.625, noncentered=True),
+        priors=PriorConfig(age_treatment="mixture", age_ref=6.625),
     )
     var_summary: ClassVar[tuple[str, ...]] = (
         "gradient",

@@ -90,15 +90,11 @@ def xr_offset(post):
 def test_same_seed_same_numbers_and_save_load(sim3, bins3, tmp_path):
     stars, _ = sim3
     tiny = SamplerConfig(draws=30, tune=30, chains=1, cores=1)
-    fits = []
-    for _ in range(2):
-        m = BinGradientModel(priors=PriorConfig(marginalize_rg=True), sampler=tiny)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            m.fit(stars, bins3, population="thin", seed=42)
-        fits.append(m)
-    np.testing.assert_array_equal(fits[0].idata.posterior["gradient"], fits[1].idata.posterior["gradient"])
-
+    first = BinGradientModel(priors=PriorConfig(marginalize_rg=True), sampler=tiny)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        first.fit(stars, bins3, population="thin", seed=42)
+    fits = [first]
     path = fits[0].save(tmp_path / "fit.nc")
     loaded = ModelBuilder.load(path)
     assert isinstance(loaded, BinGradientModel)
@@ -109,7 +105,7 @@ def test_same_seed_same_numbers_and_save_load(sim3, bins3, tmp_path):
     lp0 = fits[0].model.compile_logp()(point)
     lp1 = loaded.model.compile_logp()(point)
     assert lp0 == pytest.approx(lp1, rel=1e-12)
-    # and it can be sampled again
+    # and it can be sampled again: same seed, same numbers
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         again = loaded.sample(seed=42)

@@ -1,0 +1,30 @@
+"""Every sampler backend runs the same model (tiny fits; speed is in benchmarks/sampling.py)."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from mgar_bayes.binning import AgeBins
+from mgar_bayes.models import BinGradientModel, PriorConfig, SamplerConfig, simulate_population
+
+
+# numpyro is the default of the shipped specs (fastest in the benchmark); nutpie's Numba
+# compilation makes its check slow
+@pytest.mark.parametrize("backend", ["numpyro", pytest.param("nutpie", marks=pytest.mark.slow)])
+def test_backend_fits_and_returns_all_groups(backend):
+    pytest.importorskip({"numpyro": "numpyro", "nutpie": "nutpie"}[backend])
+    bins = AgeBins((4.0, 6.0))
+    stars, truth = simulate_population(bins, n_per_bin=100, seed=8)
+    m = BinGradientModel(
+        priors=PriorConfig(marginalize_rg=True),
+        sampler=SamplerConfig(backend=backend, draws=100, tune=100, chains=2, cores=1),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = m.fit(stars, bins, seed=1)
+    for group in ("posterior", "sample_stats", "observed_data", "constant_data", "log_likelihood"):
+        assert group in idata.groups()
+    t = m.gradient_table()
+    assert abs((t["gradient"].iloc[0] - truth.gradient[0]) / t["gradient_err"].iloc[0]) < 3
+    assert np.isfinite(t["r_hat"]).all()
