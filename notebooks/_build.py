@@ -101,12 +101,13 @@ from mgar_bayes.models.plotting import plot_posterior_vs_ols
 
 mock = generate_mock(MockConfig(n_stars=N_STARS, seed=2025))
 res = run_pipeline(mock.stars, PipelineConfig(orbits=OrbitConfig(n_mc=N_MC)))
+stars = res.stars.sample(n=4000, random_state=1) if SMALL else res.stars  # small settings: fewer stars
 sampler = {"draws": DRAWS, "tune": DRAWS, "chains": 2, "backend": "pymc" if SMALL else "numpyro"}
 """),
         md("The fast (marginal) C25 model on the thin disk, then its diagnostics and per-bin gradients:"),
         code("""
 marginal = BinGradientModel(load_model_spec("marginal").replace({"sampler": sampler}))
-idata = marginal.fit(res.stars, res.bins, population="thin", seed=1)
+idata = marginal.fit(stars, res.bins, population="thin", seed=1)
 marginal.diagnostics()
 """),
         code("""
@@ -138,10 +139,7 @@ again = ModelBuilder.load(path)
 hier = HierarchicalMGARModel(load_model_spec("hierarchical").replace({"sampler": sampler}))
 with warnings.catch_warnings():
     warnings.simplefilter("default")
-    sub = res.stars[res.stars.population == "thin"]
-    if SMALL:
-        sub = sub.sample(n=min(len(sub), 900), random_state=1)
-    hier.fit(sub, res.bins, population="thin", seed=3)
+    hier.fit(stars.iloc[:1500] if SMALL else stars, res.bins, population="thin", seed=3)
 hier.flattening_rate()
 """),
     ],
@@ -164,13 +162,14 @@ from mgar_bayes.models import available_specs, prior_sensitivity, power_scaling_
 
 mock = generate_mock(MockConfig(n_stars=N_STARS, seed=2025))
 res = run_pipeline(mock.stars, PipelineConfig(orbits=OrbitConfig(n_mc=N_MC)))
+stars = res.stars.sample(n=3000, random_state=1) if SMALL else res.stars  # small settings: fewer stars
 available_specs()
 """),
         code("""
 specs = ["marginal", "c25_wide", "c25_narrow", "c25_scatter"]
 overrides = {"sampler": {"draws": DRAWS, "tune": DRAWS, "chains": 2, "backend": "pymc" if SMALL else "numpyro"},
              "priors": {"marginalize_rg": True}}
-sens = prior_sensitivity(res.stars, res.bins, specs, population="thin", overrides=overrides)
+sens = prior_sensitivity(stars, res.bins, specs, population="thin", overrides=overrides)
 sens
 """),
         code("""
@@ -178,7 +177,7 @@ sens.pivot_table(index="age_center", columns="spec", values="shift_sd")
 """),
         code("""
 m = BinGradientModel(load_model_spec("marginal").replace(overrides))
-m.fit(res.stars, res.bins, population="thin", seed=4)
+m.fit(stars, res.bins, population="thin", seed=4)
 power_scaling_sensitivity(m)
 """),
     ],
