@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("robustness", help="MGAR under a grid of selection, Galaxy and data variants")
     _add_catalogue_args(p)
-    p.add_argument("--method", default="ols", choices=["ols", "odr"], help="per-bin fit method")
+    p.add_argument("--method", default="ols", choices=["ols", "odr", "bayes"],
+                   help="per-bin fit method (bayes: the marginal C25 model per variant; slow)")
+    p.add_argument("--model", default="marginal", help="model spec for --method bayes")
     p.add_argument("--jobs", type=int, default=2, help="processes for the distinct Galaxy set-ups")
 
     p = sub.add_parser("fit", help="run the pipeline (or re-use a run in --out) and fit a Bayesian model")
@@ -158,13 +160,14 @@ def cmd_robustness(args) -> int:
     cfg = load_config(args.config)
     table, prov, _ = _load_catalogue(args)
     record = {"version": __version__, "catalogue": prov, "config": cfg.to_dict(), "command": "robustness",
-              "method": args.method}  # fmt: skip
+              "method": args.method, "model": args.model}  # fmt: skip
     record["inputs_hash"] = inputs_hash(record)
     out = prepare_out_dir(args.out, record, overwrite=args.overwrite)
     variants = default_variants(cfg)
     if not args.no_progress:
         print(f"running {len(variants)} variants ({len({v.orbit_key() for v in variants})} orbit set-ups)")
-    result, setups = run_robustness(table, variants, methods=(args.method,), n_jobs=args.jobs)
+    result, setups = run_robustness(table, variants, methods=(args.method,), n_jobs=args.jobs,
+                                    bayes_spec=args.model)
     result.to_csv(out / "robustness.csv", index=False)
     write_json(out / "robustness_setups.json", setups)
     if not args.no_figures:

@@ -130,6 +130,9 @@ def run_robustness(
     methods: tuple[str, ...] = ("ols",),
     n_jobs: int = 2,
     min_stars: int = 10,
+    bayes_spec: str = "marginal",
+    bayes_overrides: dict | None = None,
+    seed: int = 0,
 ) -> tuple[pd.DataFrame, dict]:
     """Fit every variant; return the tidy table and the preprocessing info per set-up.
 
@@ -140,11 +143,18 @@ def run_robustness(
     variants : list of Variant
         Default: :func:`default_variants`.
     methods : tuple of str
-        Per-bin fit methods (``"ols"``, ``"odr"``).
+        Per-bin fit methods: ``"ols"``, ``"odr"`` and/or ``"bayes"`` (the model
+        spec ``bayes_spec`` per variant and population; slow).
     n_jobs : int
         Processes for the distinct Galaxy set-ups (1: no subprocesses).
     min_stars : int
         Bins with fewer stars get NaN gradients.
+    bayes_spec : str
+        Model spec for ``"bayes"`` (default: the fast marginal C25 model).
+    bayes_overrides : dict, optional
+        Changes to that spec, e.g. ``{"sampler": {"draws": 300}}``.
+    seed : int
+        Sampler seed for ``"bayes"``.
 
     Returns
     -------
@@ -181,7 +191,11 @@ def run_robustness(
         if v.star_filter is not None:
             stars = stars.loc[np.asarray(v.star_filter(stars), dtype=bool)]
         bins = AgeBins.from_config(v.config.binning)
-        fits = fit_bins(stars, bins, methods=methods, populations=list(sels), min_stars=min_stars)
+        freq = tuple(m for m in methods if m != "bayes")
+        fits = fit_bins(stars, bins, methods=freq, populations=list(sels), min_stars=min_stars) if freq else None
+        if "bayes" in methods:
+            bayes = _bayes_fits(stars, bins, list(sels), bayes_spec, bayes_overrides, seed)
+            fits = bayes if fits is None else pd.concat([fits, bayes], ignore_index=True)
         for r in fits.itertuples(index=False):
             rows.append(
                 {
@@ -193,6 +207,28 @@ def run_robustness(
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS), {k: info for k, (_, info) in pre.items()}
 
 
+
+
+def _bayes_fits(stars, bins, populations, spec_name, overrides, seed) -> pd.DataFrame:
+    """Posterior mean and sd of each bin's gradient, in the per-bin fit table's layout."""
+    import warnings
+
+    from .models import builder_for, load_model_spec
+
+    spec = load_model_spec(spec_name).replace(overrides)
+    rows = []
+    for pop in populations:
+        if not (stars["population"] == pop).any():
+            continue
+        model = builder_for(spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # drops and convergence are in the table
+            model.fit(stars, bins, population=pop, seed=seed)
+        t = model.gradient_table()
+        t["method"] = "bayes"
+        rows.append(t[["population", "method", "age_center", "n_stars", "gradient", "gradient_err"]])
+    cols = ["population", "method", "age_center", "n_stars", "gradient", "gradient_err"]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
 
 def compare_to_baseline(table: pd.DataFrame, baseline: str = "baseline") -> pd.DataFrame:

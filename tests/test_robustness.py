@@ -87,3 +87,22 @@ def test_compare_to_baseline(grid):
                 & (table.age_center == row.age_center)].iloc[0]  # fmt: skip
     expected = (var.gradient - base.gradient) / np.hypot(var.gradient_err, base.gradient_err)
     assert row.shift_sigma == pytest.approx(expected)
+
+
+def test_bayes_method_on_request(small_mock):
+    base = PipelineConfig(orbits=OrbitConfig(n_mc=10))
+    variants = [
+        Variant("baseline", "baseline", "baseline", "C25", base),
+        Variant("V21 line", "selection", "chem_line", "V21", base.replace(selection={"chem_line": "V21"})),
+    ]
+    over = {"sampler": {"backend": "pymc", "draws": 100, "tune": 100, "chains": 2, "cores": 1}}
+    table, _ = run_robustness(small_mock.stars.iloc[:6000], variants, methods=("ols", "bayes"), n_jobs=1,
+                              bayes_overrides=over)  # fmt: skip
+    assert set(table.method) == {"ols", "bayes"}
+    b = table[(table.method == "bayes") & (table.variant == "baseline") & (table.population == "thin")].dropna()
+    o = table[(table.method == "ols") & (table.variant == "baseline") & (table.population == "thin")]
+    m = b.merge(o, on="age_center", suffixes=("_b", "_o"))
+    assert len(m) >= 3
+    # posterior and OLS agree within a few combined errors in well-populated bins
+    z = (m.gradient_b - m.gradient_o) / np.hypot(m.gradient_err_b, m.gradient_err_o)
+    assert (np.abs(z) < 4).all(), z
