@@ -9,41 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.table import MaskedColumn, Table
+from catalogue_helpers import make_catalogue
 
 from mgar_bayes.io import read_catalogue, read_column_map, read_lamost_dr8, write_table
 from mgar_bayes.schema import CatalogueError, validate_catalogue
-
-
-def make_catalogue(n: int = 20, seed: int = 1) -> pd.DataFrame:
-    """A valid canonical table with heliocentric kinematics."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "source_id": np.arange(1000, 1000 + n, dtype=np.int64),
-            "ra": rng.uniform(0, 360, n),
-            "dec": rng.uniform(-30, 80, n),
-            "distance": rng.uniform(0.5, 5, n),
-            "distance_err": rng.uniform(0.01, 0.3, n),
-            "pmra": rng.normal(0, 5, n),
-            "pmra_err": rng.uniform(0.01, 0.1, n),
-            "pmdec": rng.normal(0, 5, n),
-            "pmdec_err": rng.uniform(0.01, 0.1, n),
-            "rv": rng.normal(0, 40, n),
-            "rv_err": rng.uniform(1, 5, n),
-            "feh": rng.normal(-0.2, 0.3, n),
-            "feh_err": rng.uniform(0.02, 0.1, n),
-            "afe": rng.normal(0.1, 0.08, n),
-            "afe_err": rng.uniform(0.01, 0.05, n),
-            "age": rng.uniform(1, 12, n),
-            "age_err": rng.uniform(0.1, 2, n),
-            "mass": rng.uniform(0.8, 2, n),
-            "snr": rng.uniform(20, 200, n),
-            "flag_feh": np.zeros(n, dtype=np.int64),
-            "flag_afe": np.zeros(n, dtype=np.int64),
-            "evol_stage": np.where(rng.random(n) < 0.5, "RGB", "RC"),
-            "extra": rng.normal(size=n),
-        }
-    )
 
 
 def to_table(df: pd.DataFrame) -> Table:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from catalogue_helpers import make_catalogue
 
 from mgar_bayes.schema import (
     GALCEN_COLUMNS,
@@ -20,33 +21,7 @@ N = 8
 
 def catalogue(n: int = N, seed: int = 3) -> pd.DataFrame:
     """A valid canonical table with heliocentric kinematics; row labels 100, 101, ..."""
-    rng = np.random.default_rng(seed)
-    return pd.DataFrame(
-        {
-            "source_id": np.arange(5000, 5000 + n, dtype=np.int64),
-            "ra": rng.uniform(0, 360, n),
-            "dec": rng.uniform(-30, 80, n),
-            "distance": rng.uniform(0.5, 5, n),
-            "distance_err": rng.uniform(0.01, 0.3, n),
-            "pmra": rng.normal(0, 5, n),
-            "pmra_err": rng.uniform(0.01, 0.1, n),
-            "pmdec": rng.normal(0, 5, n),
-            "pmdec_err": rng.uniform(0.01, 0.1, n),
-            "rv": rng.normal(0, 40, n),
-            "rv_err": rng.uniform(1, 5, n),
-            "feh": rng.normal(-0.2, 0.3, n),
-            "feh_err": rng.uniform(0.02, 0.1, n),
-            "afe": rng.normal(0.1, 0.08, n),
-            "afe_err": rng.uniform(0.01, 0.05, n),
-            "age": rng.uniform(1, 12, n),
-            "age_err": rng.uniform(0.1, 2, n),
-            "mass": rng.uniform(0.8, 2, n),
-            "snr": rng.uniform(20, 200, n),
-            "flag_feh": np.zeros(n, dtype=np.int64),
-            "flag_afe": np.zeros(n, dtype=np.int64),
-        },
-        index=pd.RangeIndex(100, 100 + n),
-    )
+    return make_catalogue(n, seed, id_start=5000, index_start=100, survey_extras=False)
 
 
 def galcen_catalogue(n: int = N, seed: int = 4) -> pd.DataFrame:
