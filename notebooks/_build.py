@@ -1,6 +1,7 @@
 """Write the tutorial notebooks (outputs empty) from the cell sources below.
 
-Run ``python notebooks/_build.py`` after editing; the .ipynb files are what users open.
+Run ``python notebooks/_build.py`` and ``ruff format notebooks`` after editing; the .ipynb files
+are what users open.
 """
 
 from __future__ import annotations
@@ -168,7 +169,7 @@ available_specs()
         code("""
 specs = ["marginal", "c25_wide", "c25_narrow", "c25_scatter"]
 overrides = {"sampler": {"draws": DRAWS, "tune": DRAWS, "chains": 2, "backend": "pymc" if SMALL else "numpyro"},
-             "priors": {"marginalize_rg": True}}
+             "priors": {"rg_treatment": "gaussian"}}
 sens = prior_sensitivity(stars, res.bins, specs, population="thin", overrides=overrides)
 sens
 """),
@@ -294,6 +295,8 @@ def main() -> None:
     for name, cells in NOTEBOOKS.items():
         nb = nbf.v4.new_notebook()
         nb.cells = cells
+        for i, cell in enumerate(nb.cells):  # stable ids: a rebuild changes only what was edited
+            cell["id"] = f"{Path(name).stem[:2]}-{i:02d}"
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbf.write(nb, HERE / name)
         print("wrote", HERE / name)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -28,6 +26,8 @@ import pymc as pm
 
 from .. import __version__
 from ..binning import AgeBins, age_bin_probability
+from ._math import constrained_start
+from ._numpyro import sample_numpyro
 from .config import ModelSpec, PriorConfig, SamplerConfig, spec_from_dict
 
 __all__ = [
@@ -319,24 +319,6 @@ def count_divergences(idata: az.InferenceData) -> int:
     return 0
 
 
-def _prepare_jax(chains: int) -> dict[str, Any]:
-    """Numpyro: run chains in parallel on host CPU devices when JAX allows it."""
-    if "jax" not in sys.modules:
-        flags = os.environ.get("XLA_FLAGS", "")
-        if "xla_force_host_platform_device_count" not in flags:
-            os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={chains}".strip()
-    try:
-        import jax
-        import numpyro  # noqa: F401
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "sampler.backend = 'numpyro' needs jax and numpyro: pip install numpyro jax"
-        ) from exc
-    jax.config.update("jax_enable_x64", True)
-    method = "parallel" if jax.local_device_count() >= chains else "sequential"
-    return {"chain_method": method}
-
-
 def run_sampler(
     model: pm.Model,
     sampler: SamplerConfig,
@@ -358,6 +340,18 @@ def run_sampler(
     drop : tuple of str
         Posterior variables removed after sampling (large latent vectors).
     """
+    if sampler.backend == "numpyro":
+        idata = sample_numpyro(
+            model,
+            draws=int(sampler.draws),
+            tune=int(sampler.tune),
+            chains=int(sampler.chains),
+            target_accept=float(sampler.target_accept),
+            seed=int(seed),
+            progress=progress,
+            log_likelihood=bool(sampler.log_likelihood),
+        )
+        return _drop(idata, drop)
     kwargs: dict[str, Any] = {
         "draws": int(sampler.draws),
         "tune": int(sampler.tune),
@@ -370,13 +364,10 @@ def run_sampler(
     }
     if sampler.backend == "pymc":
         kwargs["cores"] = int(sampler.cores)
+        kwargs["initvals"] = constrained_start(model)
     elif sampler.backend == "nutpie":
         kwargs["nuts_sampler"] = "nutpie"
         kwargs["nuts_sampler_kwargs"] = {"cores": int(sampler.cores)}
-    elif sampler.backend == "numpyro":
-        kwargs["nuts_sampler"] = "numpyro"
-        kwargs["nuts_sampler_kwargs"] = _prepare_jax(int(sampler.chains))
-        kwargs["idata_kwargs"] = {"log_likelihood": False}
     with warnings.catch_warnings():
         # PyMC's own nags (few draws, BLAS) are not what the user needs to see;
         # convergence is checked by diagnostics_table instead.
@@ -384,9 +375,12 @@ def run_sampler(
         warnings.filterwarnings("ignore", message=".*initvals.*nutpie.*")
         idata = pm.sample(**kwargs)
     if sampler.log_likelihood:
-        # computed with PyMC's C backend for every sampler, so it is the same quantity
         pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True, progressbar=False)
-    present = [v for v in drop if v in idata.posterior]
+    return _drop(idata, drop)
+
+
+def _drop(idata: az.InferenceData, names: tuple[str, ...]) -> az.InferenceData:
+    present = [v for v in names if v in idata.posterior]
     if present:
         idata.posterior = idata.posterior.drop_vars(present)
     return idata

@@ -43,6 +43,7 @@ __all__ = [
 BACKENDS = ("pymc", "nutpie", "numpyro")
 BUILDERS = ("bin_gradient", "hierarchical", "trend")
 AGE_TREATMENTS = ("inflate", "mixture")
+RG_TREATMENTS = ("integrate", "sample", "gaussian")
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,16 @@ class PriorConfig:
         Reference radius [kpc] at which the intercept is defined. Centring R_g
         decorrelates nabla and b (much faster sampling); nabla is the same
         quantity for any r_ref. ``r_ref = 0`` is C25's parameterisation.
-    marginalize_rg : bool
-        Integrate the latent R_g out analytically (fast variant):
-        sigma_eff^2 = Sigma^2 + nabla^2 dR_g^2; the [0, 20] kpc truncation of
-        R_g is then ignored.
+    rg_treatment : str
+        How the true R_g ~ TruncNormal(R_g,obs, dR_g) on ``rg_range`` enters
+        (see :mod:`mgar_bayes.models.likelihood`): ``"integrate"`` (default)
+        integrates it out (closed-form Gaussian part, Gauss-Hermite
+        quadrature of the truncation factor), the same posterior as
+        ``"sample"``, which samples one latent R_g per star; ``"gaussian"``
+        is the fast approximation sigma_eff^2 = Sigma^2 + nabla^2 dR_g^2 that
+        ignores the R_g truncation and takes the [Fe/H] normaliser at R_g,obs.
+    rg_nodes : int
+        Gauss-Hermite nodes of ``"integrate"``.
     age_treatment : str
         ``"inflate"``: C25 eq. A4, Sigma^2 = (sigma^2 + dFeH^2) / P^2 with stars
         in the bin of their observed age. ``"mixture"`` (hierarchical model
@@ -105,7 +112,8 @@ class PriorConfig:
     rg_range: tuple[float, float] = (0.0, 20.0)
     age_range: tuple[float, float] = (0.0, 13.0)
     r_ref: float = 8.27
-    marginalize_rg: bool = False
+    rg_treatment: str = "integrate"
+    rg_nodes: int = 5
     age_treatment: str = "inflate"
     trend_intercept_sigma: float = 2.0
     trend_slope_sigma: float = 2.0
@@ -135,6 +143,12 @@ class PriorConfig:
             raise ValueError(
                 f"priors.age_treatment must be one of {AGE_TREATMENTS}, got {self.age_treatment!r}"
             )
+        if self.rg_treatment not in RG_TREATMENTS:
+            raise ValueError(
+                f"priors.rg_treatment must be one of {RG_TREATMENTS}, got {self.rg_treatment!r}"
+            )
+        if not 1 <= int(self.rg_nodes) <= 64:
+            raise ValueError(f"priors.rg_nodes must be in 1..64, got {self.rg_nodes}")
         if not 0 < self.hdi_prob < 1:
             raise ValueError(f"priors.hdi_prob must be in (0, 1), got {self.hdi_prob}")
 

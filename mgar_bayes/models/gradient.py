@@ -13,13 +13,11 @@
     rate; age errors enter as a mixture over bins weighted by P_ik (or, as an
     option, through C25's 1/P inflation).
 
-Both have a fast variant (``priors.marginalize_rg = True``) in which the latent
-R_g is integrated out analytically: for a Gaussian R_g error the convolution of
-Normal(nabla R_g + b, Sigma) with Normal(R_g | R_g,obs, dR_g) is
-Normal(nabla R_g,obs + b, sqrt(Sigma^2 + nabla^2 dR_g^2)). Two truncations are
-ignored by it: R_g's support [0, 20] kpc (negligible for R_g,obs several dR_g
-inside it) and the R_g dependence of the [Fe/H] truncation normaliser (it is
-evaluated at R_g,obs).
+The true R_g of each star is integrated out (``priors.rg_treatment =
+"integrate"``, the default: the same posterior as sampling it, three
+dimensions per bin instead of one per star), sampled as a latent variable
+(``"sample"``), or replaced by the fast Gaussian approximation
+(``"gaussian"``); see :mod:`mgar_bayes.models.likelihood`.
 """
 
 from __future__ import annotations
@@ -36,7 +34,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..binning import AgeBins, age_bin_probability
-from ._math import Standardize, normal_logpdf, truncnorm_logpdf
+from ._math import Standardize
 from .base import (
     DroppedStarsWarning,
     ModelBuilder,
@@ -45,6 +43,7 @@ from .base import (
     prepare_stars,
 )
 from .config import ModelSpec, PriorConfig
+from .likelihood import edge_stars, feh_loglike, latent_rg
 
 __all__ = ["BinGradientModel", "HierarchicalMGARModel", "line_band", "TABLE_COLUMNS"]
 
@@ -64,34 +63,6 @@ TABLE_COLUMNS = [
     "ess_bulk",
     "divergences",
 ]
-
-
-def _softplus(x):
-    return pt.maximum(x, 0.0) + pt.log1p(pt.exp(-pt.abs(x)))
-
-
-def latent_rg(rg_obs, rg_err, rg_range: tuple[float, float]):
-    """Latent guiding radii ~ Normal(rg_obs, rg_err) truncated to ``rg_range`` [kpc].
-
-    The free variable ``rg_raw`` (dims ``star``) is mapped onto the interval by
-    a logistic transform centred at each star's observed R_g and scaled so that
-    one unit of ``rg_raw`` is one dR_g there: the sampler starts at R_g,obs
-    and sees a posterior of unit scale (a plain interval transform on [0, 20]
-    would make one unit ~5 kpc). The truncated-normal normaliser depends only
-    on data, so it is a constant and omitted.
-    """
-    lo, hi = rg_range
-    width = hi - lo
-    u0 = pt.clip((rg_obs - lo) / width, 1e-4, 1.0 - 1e-4)
-    y0 = pt.log(u0) - pt.log1p(-u0)
-    scale = rg_err / (width * u0 * (1.0 - u0))
-    raw = pm.Flat("rg_raw", dims="star")
-    t = y0 + scale * raw
-    rg = lo + width * pt.sigmoid(t)
-    # log |d rg / d raw| up to the constant log(width * scale)
-    log_jac = -_softplus(-t) - _softplus(t)
-    pm.Potential("rg_prior", normal_logpdf(rg, rg_obs, rg_err) + log_jac, dims="star")
-    return rg
 
 
 @dataclass(frozen=True)
@@ -169,19 +140,32 @@ def _line_prefit(ages: np.ndarray, grad: np.ndarray, se: np.ndarray, age_ref: fl
     )
 
 
-def _truncnorm_dist(lower: float, upper: float):
-    def logp(value, mu, sigma):
-        return truncnorm_logpdf(value, mu, sigma, lower, upper)
-
-    return logp
+#: Bins whose probability of holding a star's true age is below this are left
+#: out of its mixture (the likelihood changes by less than this, relatively).
+MIN_BIN_WEIGHT = 1e-9
 
 
-def _mixture_dist(lower: float, upper: float):
-    def logp(value, mu, sigma, log_w):
-        comp = log_w + truncnorm_logpdf(value[..., None], mu, sigma, lower, upper)
-        return pt.logsumexp(comp, axis=-1)
+def candidate_bins(prob: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each star's candidate bins for the age mixture, most probable first.
 
-    return logp
+    Parameters
+    ----------
+    prob : numpy.ndarray
+        P_ik, shape (n, K).
+
+    Returns
+    -------
+    kidx : numpy.ndarray of int, shape (n, M)
+        Bin indices; M is the largest number of bins with normalised weight
+        >= :data:`MIN_BIN_WEIGHT` that any star has.
+    log_w : numpy.ndarray, shape (n, M)
+        log w_ik, w_ik = P_ik / sum_k P_ik (floored at 1e-300).
+    """
+    w = prob / np.maximum(prob.sum(axis=1, keepdims=True), 1e-300)
+    m = max(int((w >= MIN_BIN_WEIGHT).sum(axis=1).max(initial=1)), 1)
+    kidx = np.argsort(-w, axis=1, kind="stable")[:, :m]
+    log_w = np.log(np.maximum(np.take_along_axis(w, kidx, axis=1), 1e-300))
+    return kidx.astype(np.int64), log_w
 
 
 def line_band(
@@ -274,6 +258,49 @@ class _StarModel(ModelBuilder):
             "age_err": pm.Data("age_err", data.age_err, dims="star"),
         }
 
+    def _observe(self, data: StarData, d: dict[str, Any], sig, intercept, gradient, log_w=None):
+        """Add the observed [Fe/H] with the likelihood of ``priors.rg_treatment``.
+
+        ``sig``, ``intercept`` and ``gradient`` hold, per star, Sigma [dex], b
+        [dex] and nabla [dex/kpc] of its bin, shape (n,), or of its candidate
+        bins, shape (n, M), with ``log_w`` (n, M) the log-probabilities that
+        its true age lies in each: the likelihood is then the mixture
+        log sum_m w_m p([Fe/H] | bin m).
+        """
+        pr = self.priors
+        edge = edge_stars(data.rg, data.rg_err, pr.rg_range)
+        rg = d["rg_obs"]
+        if pr.rg_treatment == "sample":
+            rg = latent_rg(rg, d["rg_err"], pr.rg_range, edge)
+        elif pr.rg_treatment == "integrate" and edge.any():
+            # stars near a limit of R's support keep a latent R, so the truncation stays exact
+            idx = np.flatnonzero(edge)
+            pm.modelcontext(None).add_coord("edge_star", data.source_id[idx])
+            rg = pt.set_subtensor(rg[idx], latent_rg(rg[idx], d["rg_err"][idx], pr.rg_range, dims="edge_star"))
+        mixture = log_w is not None
+        options = {
+            "edge": edge,
+            "r_ref": pr.r_ref,
+            "feh_range": pr.feh_range,
+            "n_nodes": pr.rg_nodes,
+        }
+
+        def logp(value, sig, b, g, r, r_err, *weights):
+            if mixture:
+                value, r, r_err = value[:, None], r[:, None], r_err[:, None]
+            out = feh_loglike(pr.rg_treatment, value, sig, b, g, r, r_err, **options)
+            return pt.logsumexp(weights[0] + out, axis=-1) if mixture else out
+
+        params = [sig, intercept, gradient, rg, d["rg_err"]] + ([log_w] if mixture else [])
+        pm.CustomDist(
+            "feh",
+            *params,
+            logp=logp,
+            signature="(m),(m),(m),(),(),(m)->()" if mixture else None,
+            observed=data.feh,
+            dims="star",
+        )
+
     @classmethod
     def _data_from_idata(cls, idata: az.InferenceData) -> StarData:
         cd = idata.constant_data
@@ -352,8 +379,8 @@ class BinGradientModel(_StarModel):
     Parameters
     ----------
     spec : ModelSpec, optional
-        Default: C25's priors (``models/c25.toml``). ``priors.marginalize_rg``
-        selects the fast variant.
+        Default: C25's priors (``models/c25.toml``). ``priors.rg_treatment``
+        chooses how the true R_g enters (``"gaussian"``: the fast variant).
 
     Examples
     --------
@@ -421,22 +448,9 @@ class BinGradientModel(_StarModel):
                 dims="age_bin",
                 transform=Standardize(np.log(pf.scatter[used]), 1.0),
             )
-            g = gradient[bin_of]
-            var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2  # C25 eq. A4
-            if pr.marginalize_rg:
-                rg = d["rg_obs"]
-                var = var + g**2 * d["rg_err"] ** 2
-            else:
-                rg = latent_rg(d["rg_obs"], d["rg_err"], pr.rg_range)
-            mu = intercept[bin_of] + g * (rg - pr.r_ref)
-            pm.CustomDist(
-                "feh",
-                mu,
-                pt.sqrt(var),
-                logp=_truncnorm_dist(*pr.feh_range),
-                observed=data.feh,
-                dims="star",
-            )
+            # C25 eq. A4: Sigma^2 = (sigma^2 + dFeH^2) / P^2
+            sig = pt.sqrt(scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own
+            self._observe(data, d, sig, intercept[bin_of], gradient[bin_of])
         return model
 
 
@@ -514,43 +528,18 @@ class HierarchicalMGARModel(_StarModel):
                 dims="age_bin",
                 transform=Standardize(np.log(pf.scatter), 1.0),
             )
-            rg = (
-                d["rg_obs"]
-                if pr.marginalize_rg
-                else latent_rg(d["rg_obs"], d["rg_err"], pr.rg_range)
-            )
             if pr.age_treatment == "mixture":
-                w = data.prob / np.maximum(data.prob.sum(axis=1, keepdims=True), 1e-300)
-                log_w = pm.Data("log_w", np.log(np.maximum(w, 1e-300)), dims=("star", "age_bin"))
-                mu = intercept[None, :] + gradient[None, :] * (rg[:, None] - pr.r_ref)
-                var = scatter[None, :] ** 2 + d["feh_err"][:, None] ** 2
-                if pr.marginalize_rg:
-                    var = var + gradient[None, :] ** 2 * d["rg_err"][:, None] ** 2
-                pm.CustomDist(
-                    "feh",
-                    mu,
-                    pt.sqrt(var),
-                    log_w,
-                    logp=_mixture_dist(*pr.feh_range),
-                    signature="(k),(k),(k)->()",
-                    observed=data.feh,
-                    dims="star",
-                )
+                kidx, log_w = candidate_bins(data.prob)
+                model.add_coord("candidate", np.arange(kidx.shape[1]))
+                k = pm.Data("candidate_bin", kidx, dims=("star", "candidate"))
+                lw = pm.Data("log_w", log_w, dims=("star", "candidate"))
+                sig = pt.sqrt(scatter[k] ** 2 + d["feh_err"][:, None] ** 2)
+                self._observe(data, d, sig, intercept[k], gradient[k], log_w=lw)
             else:
                 bin_of = pm.Data("bin_of_star", data.bin_idx, dims="star")
                 p_own = pm.Data("p_bin", np.clip(data.own_prob, 1e-6, 1.0), dims="star")
-                g = gradient[bin_of]
-                var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2
-                if pr.marginalize_rg:
-                    var = var + g**2 * d["rg_err"] ** 2
-                pm.CustomDist(
-                    "feh",
-                    intercept[bin_of] + g * (rg - pr.r_ref),
-                    pt.sqrt(var),
-                    logp=_truncnorm_dist(*pr.feh_range),
-                    observed=data.feh,
-                    dims="star",
-                )
+                sig = pt.sqrt(scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own
+                self._observe(data, d, sig, intercept[bin_of], gradient[bin_of])
         return model
 
     def _extra_attrs(self, data: StarData) -> dict[str, Any]:

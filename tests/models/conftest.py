@@ -26,11 +26,11 @@ def sim3(bins3):
 
 @pytest.fixture(scope="session")
 def latent_fit(sim3, bins3):
-    """C25 model with latent R_g on sim3 (one fit shared by several tests)."""
+    """C25 model with one sampled latent R_g per star on sim3 (shared by several tests)."""
     from mgar_bayes.models import BinGradientModel
 
     stars, truth = sim3
-    m = BinGradientModel(priors=PriorConfig(), sampler=FAST)
+    m = BinGradientModel(priors=PriorConfig(rg_treatment="sample"), sampler=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         m.fit(stars, bins3, population="thin", seed=3)
@@ -42,7 +42,20 @@ def marginal_fit(sim3, bins3):
     from mgar_bayes.models import BinGradientModel
 
     stars, truth = sim3
-    m = BinGradientModel(priors=PriorConfig(marginalize_rg=True), sampler=FAST)
+    m = BinGradientModel(priors=PriorConfig(rg_treatment="gaussian"), sampler=FAST)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        m.fit(stars, bins3, population="thin", seed=3)
+    return m, truth
+
+
+@pytest.fixture(scope="session")
+def integrated_fit(sim3, bins3):
+    """C25 model with the true R_g integrated out (the default treatment)."""
+    from mgar_bayes.models import BinGradientModel
+
+    stars, truth = sim3
+    m = BinGradientModel(sampler=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         m.fit(stars, bins3, population="thin", seed=3)

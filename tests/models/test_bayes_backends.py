@@ -17,7 +17,7 @@ def test_backend_fits_and_returns_all_groups(backend):
     bins = AgeBins((4.0, 6.0))
     stars, truth = simulate_population(bins, n_per_bin=100, seed=8)
     m = BinGradientModel(
-        priors=PriorConfig(marginalize_rg=True),
+        priors=PriorConfig(rg_treatment="gaussian"),
         sampler=SamplerConfig(backend=backend, draws=100, tune=100, chains=2, cores=1),
     )
     with warnings.catch_warnings():

@@ -22,7 +22,7 @@ def sim_ages(bins3):
 
 def _fit(stars, bins, treatment):
     # eps ~ HalfCauchy(0.01): with only 3 bins C25's HalfCauchy(5) leaves the slope unconstrained
-    pr = PriorConfig(age_treatment=treatment, marginalize_rg=True, age_ref=5.0, trend_scatter_beta=0.01)
+    pr = PriorConfig(age_treatment=treatment, rg_treatment="gaussian", age_ref=5.0, trend_scatter_beta=0.01)
     m = HierarchicalMGARModel(priors=pr, sampler=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)

@@ -107,7 +107,7 @@ def test_prior_sensitivity_and_power_scaling(two_pops, run):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         sens = prior_sensitivity(two_pops, BINS, specs=["marginal", "c25_narrow"], population="thin", seed=1,
-                                 overrides={**QUICK, "priors": {"marginalize_rg": True}})
+                                 overrides={**QUICK, "priors": {"rg_treatment": "gaussian"}})
     assert set(sens["spec"]) == {"marginal", "c25_narrow"}
     ref = sens[sens["spec"] == "marginal"]
     assert np.allclose(ref["shift_sd"], 0.0) and np.allclose(ref["sd_ratio"], 1.0)

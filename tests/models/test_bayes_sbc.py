@@ -16,7 +16,7 @@ def test_sbc_ranks_of_gradient_are_uniform():
     bins = AgeBins((2.0, 4.0))
     n_sims, n_draws = 60, 99  # thinned to ~independent draws; ranks in 0..99
     prior = PriorConfig(
-        marginalize_rg=True, gradient_mu=-0.05, gradient_sigma=0.02, intercept_sigma=0.1, scatter_sigma=0.1
+        rg_treatment="gaussian", gradient_mu=-0.05, gradient_sigma=0.02, intercept_sigma=0.1, scatter_sigma=0.1
     )
     sampler = SamplerConfig(draws=n_draws * 4, tune=300, chains=1, cores=1)
     rng = np.random.default_rng(2024)

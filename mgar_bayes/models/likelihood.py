@@ -1,0 +1,244 @@
+"""The [Fe/H] likelihood of one star given its bin's line, for the three treatments of R_g.
+
+C25 Appendix A writes, for star i in a bin with gradient nabla and intercept b,
+
+    [Fe/H]_i ~ TruncNormal(b + nabla (R - r_ref), Sigma_i) on [-1, 0.5] dex,
+    R ~ TruncNormal(R_g,obs, dR_g) on [0, 20] kpc,
+
+with R the star's true guiding radius. ``priors.rg_treatment`` chooses how R
+is handled:
+
+``"sample"``
+    R is a latent variable per star, sampled by NUTS (:func:`latent_rg`). The
+    literal form of the model; one dimension per star.
+``"integrate"``
+    The same model with R integrated out (:func:`integrated_logp`). The
+    Gaussian parts integrate in closed form; what remains is the average of
+    the slowly varying truncation factor 1/Z(R) over the conditional
+    posterior of R, done by Gauss-Hermite quadrature with ``rg_nodes`` nodes.
+    Stars near a limit of R's support keep a sampled latent R. The
+    posterior of (nabla, b, sigma) is that of ``"sample"`` up to the
+    quadrature error, which the tests bound, with three dimensions per bin
+    instead of one per star. Stars within :data:`EDGE_SIGMAS` dR_g of a limit
+    of R keep a sampled latent R_g, so the truncation stays exact.
+``"gaussian"``
+    The fast approximation (:func:`gaussian_logp`): Normal convolution,
+    sigma_eff^2 = Sigma^2 + nabla^2 dR_g^2, with the [Fe/H] truncation
+    normaliser taken at R_g,obs with sigma_eff and the R truncation ignored.
+
+All functions broadcast: per-star inputs have shape (n,) or (n, M) for M
+candidate bins per star (the hierarchical mixture).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytensor.tensor as pt
+
+from ._math import log_diff_ndtr, normal_logpdf, truncnorm_logpdf
+from .config import RG_TREATMENTS
+
+__all__ = [
+    "RG_TREATMENTS",
+    "EDGE_SIGMAS",
+    "edge_stars",
+    "latent_rg",
+    "integrated_logp",
+    "gaussian_logp",
+    "sampled_logp",
+    "feh_loglike",
+    "hermite_nodes",
+]
+
+#: Stars whose observed R_g lies this many dR_g inside the support are treated
+#: as untruncated in R: the prior mass beyond the limit is < 1e-9.
+EDGE_SIGMAS = 6.0
+
+
+def _softplus(x):
+    return pt.maximum(x, 0.0) + pt.log1p(pt.exp(-pt.abs(x)))
+
+
+def edge_stars(rg: np.ndarray, rg_err: np.ndarray, rg_range: tuple[float, float]) -> np.ndarray:
+    """Stars whose observed R_g is within :data:`EDGE_SIGMAS` dR_g of a limit of ``rg_range`` [kpc]."""
+    lo, hi = rg_range
+    return (rg - lo < EDGE_SIGMAS * rg_err) | (hi - rg < EDGE_SIGMAS * rg_err)
+
+
+def hermite_nodes(n_nodes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and log-weights for expectations under N(0, 1)."""
+    x, w = np.polynomial.hermite_e.hermegauss(int(n_nodes))
+    return x, np.log(w / w.sum())
+
+
+def latent_rg(
+    rg_obs, rg_err, rg_range: tuple[float, float], edge: np.ndarray | None = None, dims: str = "star"
+):
+    """Latent guiding radii ~ Normal(rg_obs, rg_err) truncated to ``rg_range`` [kpc].
+
+    The free variable ``rg_raw`` (dims ``star``) is in units of each star's
+    dR_g about its observed R_g, so the sampler starts at R_g,obs and sees a
+    posterior of unit scale. For the stars flagged in ``edge`` a logistic
+    map onto the interval, scaled to the same unit at R_g,obs, enforces the
+    truncation; for all others R_g = R_g,obs + dR_g rg_raw, whose prior
+    differs from the truncated one by < 1e-15 in probability and costs a
+    fifth of the logistic map per gradient. The truncated-normal normaliser
+    depends only on data, so it is a constant and omitted.
+
+    Parameters
+    ----------
+    rg_obs, rg_err : TensorVariable
+        Observed R_g and its uncertainty [kpc], dims ``star``.
+    rg_range : tuple of float
+        Support of the latent R_g [kpc].
+    edge : numpy.ndarray of bool, optional
+        Stars that need the logistic map (default: all).
+    dims : str
+        Name of the stars' dimension.
+
+    Returns
+    -------
+    TensorVariable
+        The latent R_g [kpc], dims ``dims``.
+    """
+    lo, hi = rg_range
+    width = hi - lo
+    raw = pm.Flat("rg_raw", dims=dims)
+    rg = rg_obs + rg_err * raw
+    log_prior = -0.5 * raw * raw  # Normal(rg | rg_obs, rg_err) up to a data constant
+    idx = slice(None) if edge is None else np.flatnonzero(edge)
+    if edge is None or idx.size:
+        obs, err, r = rg_obs[idx], rg_err[idx], raw[idx]
+        u0 = pt.clip((obs - lo) / width, 1e-4, 1.0 - 1e-4)
+        t = pt.log(u0) - pt.log1p(-u0) + err / (width * u0 * (1.0 - u0)) * r
+        rg_edge = lo + width * pt.sigmoid(t)
+        z = (rg_edge - obs) / err
+        # log |d rg / d raw| up to the data constant log(width * scale)
+        log_jac = -_softplus(-t) - _softplus(t)
+        rg = pt.set_subtensor(rg[idx], rg_edge)
+        log_prior = pt.set_subtensor(log_prior[idx], -0.5 * z * z + log_jac)
+    pm.Potential("rg_prior", log_prior, dims=dims)
+    return rg
+
+
+def integrated_logp(
+    feh,
+    feh_sigma,
+    intercept,
+    gradient,
+    rg_obs,
+    rg_err,
+    *,
+    r_ref: float,
+    feh_range: tuple[float, float],
+    n_nodes: int,
+):
+    """log p([Fe/H] | line) with the true R_g integrated out (C25 Appendix A).
+
+    With mu(R) = b + nabla (R - r_ref) and the two Gaussians combined,
+
+        p = N([Fe/H] | mu(R_obs), s_eff) * E[1 / Z(R)],
+
+    s_eff^2 = Sigma^2 + nabla^2 dR^2; the expectation is over the conditional
+    posterior of R, Normal(m, s) with s = dR Sigma / s_eff and
+    m = R_obs + dR^2 nabla ([Fe/H] - mu(R_obs)) / s_eff^2, and Z(R) is the
+    [Fe/H] truncation normaliser. 1/Z varies on a scale Sigma/|nabla| in R
+    that is wide compared with s wherever the posterior lies, so a few
+    Gauss-Hermite nodes integrate it: with 5 nodes the log-likelihood of
+    20,000 stars is off by < 1e-3 in total for |nabla| <= 0.1 dex/kpc,
+    sigma >= 0.03 dex, dR <= 1 kpc (tests). Far outside that (|nabla| dR >>
+    Sigma) the nodes underestimate E[1/Z], which only lowers the density
+    there. The R truncation is not applied: use it for stars well inside the
+    support (:func:`feh_loglike` does).
+
+    Parameters
+    ----------
+    feh : array_like
+        Observed [Fe/H] [dex], shape (n,) or (n, 1).
+    feh_sigma : TensorVariable
+        Sigma, the total [Fe/H] spread of each star about the line [dex]
+        (C25: sqrt(sigma^2 + dFeH^2) / P).
+    intercept, gradient : TensorVariable
+        b [dex] and nabla [dex/kpc] of the star's bin (or candidate bins).
+    rg_obs, rg_err : TensorVariable
+        Observed R_g and its uncertainty [kpc], broadcastable to the above.
+    r_ref : float
+        Radius at which the intercept is defined [kpc].
+    feh_range : tuple of float
+        Truncation of [Fe/H] [dex].
+    n_nodes : int
+        Gauss-Hermite nodes.
+    """
+    lo, hi = feh_range
+    mu_obs = intercept + gradient * (rg_obs - r_ref)
+    var = feh_sigma**2 + (gradient * rg_err) ** 2
+    kernel = normal_logpdf(feh, mu_obs, pt.sqrt(var))
+    resid = feh - mu_obs
+    x, log_w = hermite_nodes(n_nodes)
+    # mu at the nodes R_q = m + s x_q of the conditional posterior of R
+    mu_m = mu_obs + (gradient * rg_err) ** 2 * resid / var
+    mu_step = gradient * rg_err * feh_sigma / pt.sqrt(var)
+    mu_q = mu_m[..., None] + mu_step[..., None] * x
+    sig = feh_sigma[..., None]
+    log_z = log_diff_ndtr((lo - mu_q) / sig, (hi - mu_q) / sig)
+    return kernel + pt.logsumexp(log_w - log_z, axis=-1)
+
+
+def gaussian_logp(feh, feh_sigma, intercept, gradient, rg_obs, rg_err, *, r_ref, feh_range):
+    """log p([Fe/H] | line), the fast approximation: sigma_eff^2 = Sigma^2 + nabla^2 dR_g^2.
+
+    The R_g truncation is ignored and the [Fe/H] truncation normaliser is the
+    one of Normal(mu(R_g,obs), sigma_eff). Same arguments as
+    :func:`integrated_logp`.
+    """
+    mu_obs = intercept + gradient * (rg_obs - r_ref)
+    s_eff = pt.sqrt(feh_sigma**2 + (gradient * rg_err) ** 2)
+    return truncnorm_logpdf(feh, mu_obs, s_eff, *feh_range)
+
+
+def sampled_logp(feh, feh_sigma, intercept, gradient, rg, *, r_ref, feh_range):
+    """log TruncNormal([Fe/H] | b + nabla (R - r_ref), Sigma) at the latent R [kpc]."""
+    return truncnorm_logpdf(feh, intercept + gradient * (rg - r_ref), feh_sigma, *feh_range)
+
+
+def feh_loglike(
+    treatment: str,
+    feh,
+    feh_sigma,
+    intercept,
+    gradient,
+    rg,
+    rg_err,
+    *,
+    edge: np.ndarray,
+    r_ref: float,
+    feh_range: tuple[float, float],
+    n_nodes: int,
+):
+    """Per-star log-likelihood of [Fe/H] under ``treatment`` (see the module docstring).
+
+    ``rg`` holds, per star, the latent R_g where one is sampled (all stars
+    for ``"sample"``, the ``edge`` stars for ``"integrate"``) and the observed
+    R_g elsewhere [kpc]. Inputs have stars on the first axis; ``feh``,
+    ``rg`` and ``rg_err`` are (n, 1) when the others are (n, M).
+    """
+    common = {"r_ref": r_ref, "feh_range": feh_range}
+    if treatment == "sample":
+        return sampled_logp(feh, feh_sigma, intercept, gradient, rg, **common)
+    if treatment == "gaussian":
+        return gaussian_logp(feh, feh_sigma, intercept, gradient, rg, rg_err, **common)
+    if treatment != "integrate":
+        raise ValueError(f"unknown rg_treatment {treatment!r}")
+    edge = np.asarray(edge, dtype=bool)
+    if not edge.any():
+        return integrated_logp(feh, feh_sigma, intercept, gradient, rg, rg_err, n_nodes=n_nodes, **common)
+    # each subset computes only its own formula, so no unused branch can poison a gradient
+    inner, outer = np.flatnonzero(~edge), np.flatnonzero(edge)
+    shape = pt.broadcast_shape(feh, feh_sigma, intercept, gradient, rg, rg_err)
+    out = pt.zeros(shape, dtype="float64")
+    if inner.size:
+        args = [pt.broadcast_to(v, shape)[inner] for v in (feh, feh_sigma, intercept, gradient, rg, rg_err)]
+        out = pt.set_subtensor(out[inner], integrated_logp(*args, n_nodes=n_nodes, **common))
+    args = [pt.broadcast_to(v, shape)[outer] for v in (feh, feh_sigma, intercept, gradient, rg)]
+    return pt.set_subtensor(out[outer], sampled_logp(*args, **common))
