@@ -13,11 +13,11 @@
     rate; age errors enter as a mixture over bins weighted by P_ik (or, as an
     option, through C25's 1/P inflation).
 
-The true R_g of each star is integrated out (``priors.rg_treatment =
-"integrate"``, the default: the same posterior as sampling it, three
-dimensions per bin instead of one per star), sampled as a latent variable
-(``"sample"``), or replaced by the fast Gaussian approximation
-(``"gaussian"``); see :mod:`mgar_bayes.models.likelihood`.
+The true R_g of each star is sampled as a latent variable
+(``priors.rg_treatment = "sample"``, the default), integrated out
+(``"integrate"``: the same posterior, three dimensions per bin instead of one
+per star) or replaced by the fast Gaussian approximation (``"gaussian"``); see
+:mod:`mgar_bayes.models.likelihood`.
 """
 
 from __future__ import annotations

@@ -51,11 +51,11 @@ def marginal_fit(sim3, bins3):
 
 @pytest.fixture(scope="session")
 def integrated_fit(sim3, bins3):
-    """C25 model with the true R_g integrated out (the default treatment)."""
+    """C25 model with the true R_g integrated out."""
     from mgar_bayes.models import BinGradientModel
 
     stars, truth = sim3
-    m = BinGradientModel(sampler=FAST)
+    m = BinGradientModel(priors=PriorConfig(rg_treatment="integrate"), sampler=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         m.fit(stars, bins3, population="thin", seed=3)

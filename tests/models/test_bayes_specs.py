@@ -25,8 +25,8 @@ def test_spec_contents_match_the_paper_and_issue():
     c25 = load_model_spec("c25")
     assert (c25.priors.gradient_sigma, c25.priors.intercept_sigma, c25.priors.scatter_sigma) == (0.5, 0.5, 0.4)
     assert c25.priors.feh_range == (-1.0, 0.5) and c25.priors.rg_range == (0.0, 20.0)
-    assert c25.priors.rg_treatment == "integrate" and c25.priors.age_treatment == "inflate"
-    assert load_model_spec("c25_latent").priors.rg_treatment == "sample"
+    assert c25.priors.rg_treatment == "sample" and c25.priors.age_treatment == "inflate"
+    assert load_model_spec("c25_integrated").priors.rg_treatment == "integrate"
     assert load_model_spec("marginal").priors.rg_treatment == "gaussian"
     h = load_model_spec("hierarchical")
     assert h.builder == "hierarchical" and h.priors.age_treatment == "mixture"
