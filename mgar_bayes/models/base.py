@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -365,6 +366,9 @@ def run_sampler(
     if sampler.backend == "pymc":
         kwargs["cores"] = int(sampler.cores)
         kwargs["initvals"] = constrained_start(model)
+        if int(sampler.cores) > 1 and "jax" in sys.modules:
+            # forking a process whose JAX threads are running can deadlock
+            kwargs["mp_ctx"] = "forkserver"
     elif sampler.backend == "nutpie":
         kwargs["nuts_sampler"] = "nutpie"
         kwargs["nuts_sampler_kwargs"] = {"cores": int(sampler.cores)}
