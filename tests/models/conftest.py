@@ -24,39 +24,31 @@ def sim3(bins3):
     )
 
 
-@pytest.fixture(scope="session")
-def latent_fit(sim3, bins3):
-    """C25 model with one sampled latent R_g per star on sim3 (shared by several tests)."""
+def _fit_sim3(sim3, bins3, rg_treatment: str):
+    """The C25 model fitted to sim3 with one treatment of R_g (seed 3, quick settings)."""
     from mgar_bayes.models import BinGradientModel
 
     stars, truth = sim3
-    m = BinGradientModel(priors=PriorConfig(rg_treatment="sample"), sampler=FAST)
+    m = BinGradientModel(priors=PriorConfig(rg_treatment=rg_treatment), sampler=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         m.fit(stars, bins3, population="thin", seed=3)
     return m, truth
+
+
+@pytest.fixture(scope="session")
+def latent_fit(sim3, bins3):
+    """One sampled latent R_g per star (shared by several tests)."""
+    return _fit_sim3(sim3, bins3, "sample")
 
 
 @pytest.fixture(scope="session")
 def marginal_fit(sim3, bins3):
-    from mgar_bayes.models import BinGradientModel
-
-    stars, truth = sim3
-    m = BinGradientModel(priors=PriorConfig(rg_treatment="gaussian"), sampler=FAST)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        m.fit(stars, bins3, population="thin", seed=3)
-    return m, truth
+    """The Gaussian approximation."""
+    return _fit_sim3(sim3, bins3, "gaussian")
 
 
 @pytest.fixture(scope="session")
 def integrated_fit(sim3, bins3):
-    """C25 model with the true R_g integrated out."""
-    from mgar_bayes.models import BinGradientModel
-
-    stars, truth = sim3
-    m = BinGradientModel(priors=PriorConfig(rg_treatment="integrate"), sampler=FAST)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        m.fit(stars, bins3, population="thin", seed=3)
-    return m, truth
+    """The true R_g integrated out."""
+    return _fit_sim3(sim3, bins3, "integrate")

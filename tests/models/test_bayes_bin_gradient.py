@@ -34,13 +34,19 @@ def test_integrated_model_recovers_gradients(integrated_fit):
     assert np.all(np.abs(zscores(m.gradient_table(), truth)) < 2.0)
 
 
+def _against_latent(fit, latent_fit, label):
+    """Posterior mean shift [latent posterior sd] and sd ratio of ``fit`` against the latent-R_g fit."""
+    lat = latent_fit[0].gradient_table()
+    other = fit[0].gradient_table()
+    shift = (other["gradient"] - lat["gradient"]) / lat["gradient_err"]
+    sd_ratio = other["gradient_err"] / lat["gradient_err"]
+    print(f"{label} - latent [posterior sd]:", shift.round(3).tolist(), "sd ratio:", sd_ratio.round(3).tolist())
+    return shift, sd_ratio
+
+
 def test_integrated_and_sampled_latent_rg_give_the_same_posterior(latent_fit, integrated_fit):
     """Same model, R_g integrated instead of sampled: only Monte-Carlo differences remain."""
-    lat = latent_fit[0].gradient_table()
-    itg = integrated_fit[0].gradient_table()
-    shift = (itg["gradient"] - lat["gradient"]) / lat["gradient_err"]
-    sd_ratio = itg["gradient_err"] / lat["gradient_err"]
-    print("integrate - sample [posterior sd]:", shift.round(3).tolist(), "sd ratio:", sd_ratio.round(3).tolist())
+    shift, sd_ratio = _against_latent(integrated_fit, latent_fit, "integrate")
     # Monte-Carlo error of the difference of two means at ESS ~ 300 is ~0.08 sd
     assert np.all(np.abs(shift) < 0.3)
     assert np.all(np.abs(sd_ratio - 1) < 0.15)
@@ -54,11 +60,7 @@ def test_marginal_model_recovers_gradients(marginal_fit):
 
 def test_marginal_bias_against_latent_is_small(latent_fit, marginal_fit):
     """The fast variant's shift, in units of the latent posterior sd (prototype: <= 0.02 sd)."""
-    lat = latent_fit[0].gradient_table()
-    mar = marginal_fit[0].gradient_table()
-    bias = (mar["gradient"] - lat["gradient"]) / lat["gradient_err"]
-    sd_ratio = mar["gradient_err"] / lat["gradient_err"]
-    print("marginal - latent [posterior sd]:", bias.round(3).tolist(), "sd ratio:", sd_ratio.round(3).tolist())
+    bias, sd_ratio = _against_latent(marginal_fit, latent_fit, "marginal")
     # Monte-Carlo error of the difference of two means at ESS ~ 300 is ~0.08 sd
     assert np.all(np.abs(bias) < 0.3)
     assert np.all(np.abs(sd_ratio - 1) < 0.15)
