@@ -27,7 +27,6 @@ import warnings
 # numpyro runs chains in parallel only on several host devices: set before jax is imported
 os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
 
-import arviz as az  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -37,6 +36,7 @@ from mgar_bayes.models import (  # noqa: E402
     HierarchicalMGARModel,
     PriorConfig,
     SamplerConfig,
+    diagnostics_table,
     simulate_population,
 )
 
@@ -79,13 +79,7 @@ def run_reference(n: int, draws: int, tune: int, seed: int) -> dict:
                               target_accept=0.9, compute_convergence_checks=False)
             pm.compute_log_likelihood(idata, progressbar=False)
         wall = time.perf_counter() - t0
-    ess = float(az.ess(idata, var_names=["gradient"])["gradient"])
-    return {
-        "n_per_bin": n, "model": "reference", "backend": "pymc", "wall_s": round(wall, 1), "ess_bulk": round(ess),
-        "ess_per_s": round(ess / wall, 2), "r_hat": round(float(az.rhat(idata, var_names=["gradient"])["gradient"]), 3),
-        "divergences": int(idata.sample_stats["diverging"].sum()),
-        "gradient": round(float(idata.posterior["gradient"].mean()), 4), "true": round(float(truth.gradient[0]), 4),
-    }
+    return _row(n, "reference", "pymc", wall, diagnostics_table(idata, ["gradient"]), truth)
 
 
 def run_one(model: str, backend: str, n: int, draws: int, tune: int, seed: int) -> dict:
@@ -97,8 +91,12 @@ def run_one(model: str, backend: str, n: int, draws: int, tune: int, seed: int) 
         warnings.simplefilter("ignore")
         m.fit(stars, bins, population="thin", seed=seed)
     wall = time.perf_counter() - t0
-    d = m.diagnostics()
-    g = d.loc[[i for i in d.index if i.startswith("gradient[")]]
+    return _row(n, model, backend, wall, m.diagnostics(), truth)
+
+
+def _row(n: int, model: str, backend: str, wall: float, diag: pd.DataFrame, truth) -> dict:
+    """One table row from a fit's diagnostics table (its gradient rows; the first bin's values)."""
+    g = diag.loc[[i for i in diag.index if i.split("[")[0] == "gradient"]]
     ess = float(g["ess_bulk"].min())
     return {
         "n_per_bin": n,
