@@ -512,11 +512,15 @@ class ModelBuilder(ABC):
         """Sample the already built model (see :meth:`fit`)."""
         if self.model is None:
             raise RuntimeError("build the model first: call fit() or build_model()")
-        drop = () if self.sampler.keep_latent else self._latent_vars
-        idata = run_sampler(self.model, self.sampler, seed=seed, progress=progress, drop=drop)
+        idata = self._run_sampler(seed, progress)
         self.idata = self._set_attrs(idata, seed)
         self._check_convergence()
         return self.idata
+
+    def _run_sampler(self, seed: int, progress: bool) -> az.InferenceData:
+        """Sample :attr:`model` with the configured backend (subclasses may route differently)."""
+        drop = () if self.sampler.keep_latent else self._latent_vars
+        return run_sampler(self.model, self.sampler, seed=seed, progress=progress, drop=drop)
 
     def _set_attrs(self, idata: az.InferenceData, seed: int) -> az.InferenceData:
         diag = self.diagnostics(idata)

@@ -114,7 +114,7 @@ class PriorConfig:
     age_range: tuple[float, float] = (0.0, 13.0)
     r_ref: float = 8.27
     rg_treatment: str = "sample"
-    rg_nodes: int = 5
+    rg_nodes: int = 3
     age_treatment: str = "inflate"
     trend_intercept_sigma: float = 2.0
     trend_slope_sigma: float = 2.0

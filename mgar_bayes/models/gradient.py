@@ -34,6 +34,7 @@ import pymc as pm
 import pytensor.tensor as pt
 
 from ..binning import AgeBins, age_bin_probability
+from ._binwise import bin_blocks, sample_bins_numpyro
 from ._math import Standardize
 from .base import (
     DroppedStarsWarning,
@@ -414,10 +415,30 @@ class BinGradientModel(_StarModel):
     def _bin_indices(self) -> np.ndarray:
         return np.flatnonzero(self.data.n_per_bin() > 0)
 
+    @staticmethod
+    def _used_bins(data: StarData) -> tuple[np.ndarray, np.ndarray]:
+        """Bins with stars, and each star's position among them (its ``age_bin`` index)."""
+        used = np.flatnonzero(data.n_per_bin() > 0)
+        return used, np.searchsorted(used, data.bin_idx)
+
+    def _run_sampler(self, seed: int, progress: bool) -> az.InferenceData:
+        if self.sampler.backend != "numpyro":
+            return super()._run_sampler(seed, progress)
+        # the bins are independent: each gets its own NUTS adaptation, all in one compiled call
+        data, pr = self.data, self.priors
+        used, local = self._used_bins(data)
+        blocks = bin_blocks(data, pr, local, prefit(data, pr.r_ref), used)
+        if pr.rg_treatment == "sample":
+            latent_star = np.arange(data.n)
+        else:
+            latent_star = np.flatnonzero(edge_stars(data.rg, data.rg_err, pr.rg_range))
+        return sample_bins_numpyro(
+            self.model, blocks, pr, self.sampler, seed=seed, n_stars=data.n, latent_star=latent_star
+        )
+
     def _build(self, data: StarData) -> pm.Model:
         pr = self.priors
-        used = np.flatnonzero(data.n_per_bin() > 0)
-        local = np.searchsorted(used, data.bin_idx)  # bin index -> position in age_bin
+        used, local = self._used_bins(data)
         coords = {
             "star": data.source_id,
             "age_bin": np.asarray(data.bins.labels())[used],
