@@ -6,7 +6,7 @@ Usage::
     .venv/bin/python benchmarks/c25_size.py --models marginal --draws 500
 
 Each named spec (``models/NAME.toml``, its own sampler settings unless
-``--draws``/``--tune`` are given) is fitted to both populations, as
+``--draws``/``--tune``/``--target-accept`` are given) is fitted to both populations, as
 ``mgar fit`` does: nine C25 age bins (1-12.25 Gyr) per population, 2,000 thin
 and 2,667 thick stars per bin by true age (10% age errors, so stars scatter
 between bins as in C25), thin R_g in 4-16 kpc, thick in 3-15 kpc (some stars
@@ -78,6 +78,7 @@ def run(model: str, stars: pd.DataFrame, truth: dict, bins: AgeBins, overrides: 
                 "backend": spec.sampler.backend,
                 "draws": spec.sampler.draws,
                 "tune": spec.sampler.tune,
+                "target_accept": spec.sampler.target_accept,
                 "wall_s": round(wall, 1),
                 "steps": round(float(steps.mean()), 1),
                 "max_r_hat": round(float(tab["r_hat"].max()), 3),
@@ -95,9 +96,11 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     p.add_argument("--models", nargs="+", default=["c25", "c25_integrated", "marginal"])
     p.add_argument("--draws", type=int, help="override the spec's draws per chain")
     p.add_argument("--tune", type=int, help="override the spec's tuning steps per chain")
+    p.add_argument("--target-accept", type=float, help="override the spec's NUTS target acceptance")
     p.add_argument("--seed", type=int, default=1)
     a = p.parse_args(argv)
-    sampler = {k: v for k, v in (("draws", a.draws), ("tune", a.tune)) if v is not None}
+    given = (("draws", a.draws), ("tune", a.tune), ("target_accept", a.target_accept))
+    sampler = {k: v for k, v in given if v is not None}
     bins = AgeBins.from_config()
     stars, truth = simulate(bins)
     rows = []

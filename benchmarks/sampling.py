@@ -55,7 +55,7 @@ def _simulate(model: str, n: int, seed: int):
     return bins, stars, truth
 
 
-def run_reference(n: int, draws: int, tune: int, seed: int) -> dict:
+def run_reference(n: int, draws: int, tune: int, seed: int, target_accept: float) -> dict:
     """C25 Appendix A as a user would first write it, with PyMC's default sampler."""
     import pymc as pm
 
@@ -76,16 +76,17 @@ def run_reference(n: int, draws: int, tune: int, seed: int) -> dict:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             idata = pm.sample(draws=draws, tune=tune, chains=2, cores=2, random_seed=seed, progressbar=False,
-                              target_accept=0.9, compute_convergence_checks=False)
+                              target_accept=target_accept, compute_convergence_checks=False)
             pm.compute_log_likelihood(idata, progressbar=False)
         wall = time.perf_counter() - t0
     return _row(n, "reference", "pymc", wall, diagnostics_table(idata, ["gradient"]), truth)
 
 
-def run_one(model: str, backend: str, n: int, draws: int, tune: int, seed: int) -> dict:
+def run_one(model: str, backend: str, n: int, draws: int, tune: int, seed: int, target_accept: float) -> dict:
     cls, priors = MODELS[model]
     bins, stars, truth = _simulate(model, n, seed)
-    m = cls(priors=priors, sampler=SamplerConfig(backend=backend, draws=draws, tune=tune, chains=2, cores=2))
+    sampler = SamplerConfig(backend=backend, draws=draws, tune=tune, chains=2, cores=2, target_accept=target_accept)
+    m = cls(priors=priors, sampler=sampler)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -121,16 +122,17 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     p.add_argument("--draws", type=int, default=1000)
     p.add_argument("--tune", type=int, default=1000)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--target-accept", type=float, default=0.8, help="NUTS target acceptance of every fit (PyMC's default: 0.8)")
     a = p.parse_args(argv)
     rows = []
     for n in a.n:
         if not a.no_reference:
-            rows.append(run_reference(n, a.draws, a.tune, a.seed))
+            rows.append(run_reference(n, a.draws, a.tune, a.seed, a.target_accept))
             print(rows[-1], file=sys.stderr, flush=True)
         for model in a.models:
             for backend in a.backends:
                 try:
-                    row = run_one(model, backend, n, a.draws, a.tune, a.seed)
+                    row = run_one(model, backend, n, a.draws, a.tune, a.seed, a.target_accept)
                 except Exception as exc:  # report a backend that fails, keep going
                     row = {"n_per_bin": n, "model": model, "backend": backend, "error": f"{type(exc).__name__}: {exc}"[:80]}
                 rows.append(row)
@@ -143,7 +145,10 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         plain = table[table["model"] == "reference"].set_index("n_per_bin")["ess_per_s"]
         table["x_reference"] = (table["ess_per_s"] / table["n_per_bin"].map(plain)).round(2)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(f"\n2 chains x {a.draws} draws (+{a.tune} tune), {os.cpu_count()} CPUs; wall time includes compilation")
+        print(
+            f"\n2 chains x {a.draws} draws (+{a.tune} tune), target_accept {a.target_accept}, "
+            f"{os.cpu_count()} CPUs; wall time includes compilation"
+        )
         print(table.to_string(index=False))
     return table
 

@@ -4,9 +4,11 @@
     C25 Appendix A: in each age bin k independently,
     [Fe/H]_obs ~ TruncNormal(nabla_k (R_g - r_ref) + b_k, Sigma) on [-1, 0.5] dex,
     latent R_g ~ TruncNormal(R_g,obs, dR_g) on [0, 20] kpc and
-    Sigma^2 = (sigma_k^2 + dFeH^2) / P^2 (eq. A4). All bins of a population are
-    sampled together (their parameters are independent, so this equals
-    separate fits, with one compilation).
+    Sigma^2 = (sigma_k^2 + dFeH^2) / P^2 (eq. A4). The bins share no
+    parameter: with the numpyro backend each bin gets its own NUTS chains
+    (own step size and mass matrix), all bins in one compiled call
+    (:mod:`._binwise`); the PyMC and nutpie backends sample the bins as one
+    joint model, which has the same posterior.
 :class:`HierarchicalMGARModel`
     Ours: the bins' gradients share a line in age,
     nabla_k ~ N(a + s (t_k - t_ref), eps), whose slope s is the flattening

@@ -80,11 +80,12 @@ def latent_rg(
 
     The free variable ``rg_raw`` (dims ``star``) is in units of each star's
     dR_g about its observed R_g, so the sampler starts at R_g,obs and sees a
-    posterior of unit scale. For the stars flagged in ``edge`` a logistic
-    map onto the interval, scaled to the same unit at R_g,obs, enforces the
-    truncation; for all others R_g = R_g,obs + dR_g rg_raw, whose prior
-    differs from the truncated one by < 1e-15 in probability and costs a
-    fifth of the logistic map per gradient. The truncated-normal normaliser
+    posterior of unit scale. For the stars flagged in ``edge`` a map into
+    the interval (:func:`edge_map`: softplus from the nearer limit, nearly
+    affine; logistic for stars near both) enforces the truncation; for all
+    others R_g = R_g,obs + dR_g rg_raw, whose prior
+    differs from the truncated one by < 1e-9 in probability and costs a
+    fifth of the edge map per gradient. The truncated-normal normaliser
     depends only on data, so it is a constant and omitted.
 
     Parameters
@@ -94,7 +95,7 @@ def latent_rg(
     rg_range : tuple of float
         Support of the latent R_g [kpc].
     edge : numpy.ndarray of bool, optional
-        Stars that need the logistic map (default: all).
+        Stars that need :func:`edge_map` (default: all).
     dims : str
         Name of the stars' dimension.
 
@@ -116,7 +117,15 @@ def latent_rg(
 
 
 def edge_map(raw, rg_obs, rg_err, rg_range: tuple[float, float], xp=PT):
-    """Logistic map of the unit-scale ``raw`` onto ``rg_range`` and the log prior of R_g there.
+    """Map of the unit-scale ``raw`` into ``rg_range`` and the log prior of R_g there.
+
+    A star near one limit L of the support (the usual case) gets the one-sided
+    map R = L + s dR softplus(c + s raw), s = +1 at the lower limit and -1 at
+    the upper, with c set so that raw = 0 gives R_g,obs: affine to within
+    exp(-d) for a star d dR_g from the limit, so the sampler sees a nearly
+    Gaussian coordinate, and bent only where the limit is. Stars within
+    :data:`EDGE_SIGMAS` dR_g of both limits get a logistic map onto the
+    whole interval, scaled to unit slope at R_g,obs.
 
     Parameters
     ----------
@@ -137,13 +146,25 @@ def edge_map(raw, rg_obs, rg_err, rg_range: tuple[float, float], xp=PT):
         log Normal(R_g | R_g,obs, dR_g) + log |dR_g / d raw|, up to a data constant.
     """
     lo, hi = rg_range
+    rg_obs, rg_err = xp.asarray(rg_obs), xp.asarray(rg_err)
+    # one-sided: distance d (in dR_g) to the nearer limit; softplus^-1(d) = d + log(1 - exp(-d))
+    lower = (rg_obs - lo) <= (hi - rg_obs)
+    side = xp.where(lower, 1.0, -1.0)
+    d = xp.maximum(side * (rg_obs - xp.where(lower, lo, hi)) / rg_err, 1e-6)
+    x = d + xp.log(-xp.expm1(-d)) + side * raw
+    sp = _softplus(x, xp)
+    rg_one = xp.where(lower, lo, hi) + side * rg_err * sp
+    w = sp - d  # (R - R_obs) / dR up to sign
+    lp_one = -0.5 * w * w - _softplus(-x, xp)
+    # two-sided: logistic onto (lo, hi)
     width = hi - lo
     u0 = xp.clip((rg_obs - lo) / width, 1e-4, 1.0 - 1e-4)
     t = xp.log(u0) - xp.log1p(-u0) + rg_err / (width * u0 * (1.0 - u0)) * raw
-    rg = lo + width * xp.sigmoid(t)
-    z = (rg - rg_obs) / rg_err
-    # log |d rg / d raw| up to the data constant log(width * scale)
-    return rg, -0.5 * z * z - _softplus(-t, xp) - _softplus(t, xp)
+    rg_two = lo + width * xp.sigmoid(t)
+    z = (rg_two - rg_obs) / rg_err
+    lp_two = -0.5 * z * z - _softplus(-t, xp) - _softplus(t, xp)
+    both = (rg_obs - lo < EDGE_SIGMAS * rg_err) & (hi - rg_obs < EDGE_SIGMAS * rg_err)
+    return xp.where(both, rg_two, rg_one), xp.where(both, lp_two, lp_one)
 
 
 def integrated_logp(

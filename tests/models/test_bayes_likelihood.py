@@ -10,6 +10,7 @@ from scipy import integrate, stats
 from mgar_bayes.models.gradient import MIN_BIN_WEIGHT, candidate_bins
 from mgar_bayes.models.likelihood import (
     EDGE_SIGMAS,
+    edge_map,
     edge_stars,
     feh_loglike,
     gaussian_logp,
@@ -127,7 +128,8 @@ def test_latent_rg_stays_in_its_support_and_is_affine_inside():
     f = pytensor.function(model.value_vars, model.replace_rvs_by_values([out])[0])
     for raw in (-60.0, 0.0, 60.0):
         values = np.asarray(f(np.full(3, raw)))
-        assert np.all((values[edge] >= 0) & (values[edge] <= 20))
+        # the limit within EDGE_SIGMAS is enforced; the other, > 38 dR_g away, is not
+        assert values[0] >= 0 and values[2] <= 20
         assert values[1] == pytest.approx(10.0 + 0.5 * raw)
     np.testing.assert_allclose(np.asarray(f(np.zeros(3))), rg, atol=1e-9)
 
@@ -143,3 +145,30 @@ def test_candidate_bins_keep_every_weight_that_matters():
     assert np.all(kept | (w < MIN_BIN_WEIGHT))
     np.testing.assert_allclose(np.exp(log_w), np.take_along_axis(w, kidx, axis=1))
     assert np.all(np.diff(log_w, axis=1) <= 0)  # most probable first
+
+
+@pytest.mark.parametrize(("rg_obs", "rg_err"), [(0.8, 0.5), (19.5, 0.3), (10.0, 4.0), (1.5, 2.0)])
+def test_edge_map_carries_the_truncated_normal_prior(rg_obs, rg_err):
+    """Push-forward of exp(log_prior) d raw is Normal(R_g,obs, dR_g) truncated to [0, 20] kpc."""
+    raw = np.linspace(-60.0, 60.0, 200_001)
+    rg, lp = (np.asarray(v.eval()) for v in edge_map(pt.as_tensor(raw), rg_obs, rg_err, RG_RANGE))
+    assert np.all(np.diff(rg) >= 0)
+    near = RG_RANGE[0] if rg_obs < 10.0 else RG_RANGE[1]
+    assert np.all((rg - near) * (rg_obs - near) >= 0)  # never beyond the nearer limit
+    w = np.exp(lp - lp.max())
+    a, b = (RG_RANGE[0] - rg_obs) / rg_err, (RG_RANGE[1] - rg_obs) / rg_err
+    exact = stats.truncnorm(a, b, loc=rg_obs, scale=rg_err)
+    mean = integrate.trapezoid(rg * w, raw) / integrate.trapezoid(w, raw)
+    var = integrate.trapezoid((rg - mean) ** 2 * w, raw) / integrate.trapezoid(w, raw)
+    assert mean == pytest.approx(exact.mean(), abs=1e-6 * rg_err)
+    assert var == pytest.approx(exact.var(), rel=1e-5)
+    zero = np.argmin(np.abs(raw))
+    assert rg[zero] == pytest.approx(rg_obs, abs=1e-9)
+
+
+def test_edge_map_is_nearly_affine_away_from_the_limit():
+    """A star d = 4 dR_g from R_g = 0: slope/dR_g departs from 1 by < 1.05 exp(-(d + raw))."""
+    raw = np.linspace(-2.0, 2.0, 401)
+    rg, _ = (np.asarray(v.eval()) for v in edge_map(pt.as_tensor(raw), 2.0, 0.5, RG_RANGE))
+    slope = np.gradient(rg, raw) / 0.5
+    assert np.all(np.abs(slope - 1.0) < 1.05 * np.exp(-(4.0 + raw)) + 1e-4)
