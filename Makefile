@@ -28,6 +28,8 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/preprocess.py
+	$(PY) benchmarks/sampling.py --n 5000 --backends numpyro
+	$(PY) benchmarks/c25_size.py
 
 clean:
 	rm -rf $(VENV) results data/cache
