@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 #: Padded star counts are rounded up to a multiple of this.
 PAD_MULTIPLE = 32
 #: Values of padded (masked) star slots: inside every support, so every term stays finite.
-_PAD = {"feh": -0.25, "feh_err": 0.05, "rg": 10.0, "rg_err": 1.0, "p": 1.0}
+_PAD = {"feh": -0.25, "feh_err2": 0.0025, "rg": 10.0, "rg_err": 1.0, "inv_p": 1.0}
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class BinBlocks:
     (within :data:`~.likelihood.EDGE_SIGMAS` dR_g of a limit; they keep a
     latent R_g under the logistic map), or one group ``"all"`` for the
     Gaussian treatment. Per group, arrays of shape (K, n_pad): ``feh``,
-    ``feh_err``, ``rg``, ``rg_err``, ``p`` (P of the star's own bin),
+    ``feh_err2`` (dFeH^2), ``rg``, ``rg_err``, ``inv_p`` (1/P of the star's own bin),
     ``mask`` and ``star`` (index into the star table, -1 for padding).
     ``loc`` holds the per-bin pre-fit, shape (K,): ``g0, gse, b0, bse, ls0``.
     """
@@ -110,10 +110,10 @@ def bin_blocks(data, priors: PriorConfig, local: np.ndarray, pf, used: np.ndarra
         block = {"star": star, "mask": mask}
         for key, values in (
             ("feh", data.feh),
-            ("feh_err", data.feh_err),
+            ("feh_err2", data.feh_err**2),
             ("rg", data.rg),
             ("rg_err", data.rg_err),
-            ("p", p_own),
+            ("inv_p", 1.0 / p_own),
         ):
             block[key] = np.where(mask, values[np.maximum(star, 0)], _PAD[key])
         groups[name] = block
@@ -136,7 +136,7 @@ def _group_loglike(params, d, g, b, scatter, name, blocks: BinBlocks, priors: Pr
     """Per-star [Fe/H] log-likelihood and latent-R_g log-prior of one group of one bin."""
     xp = jax_ops()
     grp = d[name]
-    sig = xp.sqrt(scatter**2 + grp["feh_err"] ** 2) / grp["p"]
+    sig = xp.sqrt(scatter**2 + grp["feh_err2"]) * grp["inv_p"]  # C25 eq. A4; data parts precomputed
     opts = {"r_ref": priors.r_ref, "feh_range": priors.feh_range, "xp": xp}
     kind = blocks.latent.get(name)
     if kind is None:

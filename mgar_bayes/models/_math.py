@@ -136,7 +136,9 @@ def normal_logpdf(x, mu, sigma, xp=PT):
 
 def truncnorm_logpdf(x, mu, sigma, lower, upper, xp=PT):
     """Log-density of Normal(mu, sigma) truncated to [lower, upper] at x (inside)."""
-    return normal_logpdf(x, mu, sigma, xp) - log_diff_ndtr((lower - mu) / sigma, (upper - mu) / sigma, xp)
+    inv = 1.0 / sigma  # one division per star instead of three
+    z = (x - mu) * inv
+    return -0.5 * z * z - xp.log(sigma) - _LOG_SQRT_2PI - log_diff_ndtr((lower - mu) * inv, (upper - mu) * inv, xp)
 
 
 class Standardize(Transform):

@@ -101,7 +101,8 @@ def test_per_bin_fit_agrees_with_pymc_backend(sim3, bins3, latent_fit):
     diff = (got["gradient"] - ref["gradient"]) / np.hypot(got["gradient_err"], ref["gradient_err"])
     assert (np.abs(diff) < 0.5).all(), diff
     np.testing.assert_allclose(got["gradient_err"], ref["gradient_err"], rtol=0.25)
-    assert got["converged"].all()
+    # 2 x 300 draws: R-hat's own noise is ~0.01, so the 1.01 flag is not the test here
+    assert (got["r_hat"] < 1.03).all() and (got["divergences"] == 0).all()
     ss = idata.sample_stats
     assert ss["diverging"].dims == ("chain", "draw")
     assert ss["n_steps_bin"].dims == ("chain", "draw", "age_bin")
