@@ -28,7 +28,6 @@ from typing import Any
 import arviz as az
 import numpy as np
 import pymc as pm
-from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
 
 from ._math import jax_ops, normal_logpdf
 from .config import PriorConfig, SamplerConfig
@@ -241,7 +240,7 @@ def sample_bins_numpyro(
         ``lp``, ``energy``, ``n_steps``: sums over bins); their per-bin
         values are ``*_bin`` with dim ``age_bin``.
     """
-    from ._numpyro import prepare_jax
+    from ._numpyro import model_idata, prepare_jax
 
     chains, draws, tune = int(sampler.chains), int(sampler.draws), int(sampler.tune)
     method = prepare_jax(chains)
@@ -300,7 +299,6 @@ def sample_bins_numpyro(
     raw = jax.device_get(runner(keys, z0, d_rep))  # leaves: (chain, bin, draw, ...)
     t1 = time.perf_counter()
 
-    coords, dims = coords_and_dims_for_inferencedata(model)
     theta = np.moveaxis(raw["theta"], 1, 2)  # (chain, draw, bin, 3)
     loc = blocks.loc
     posterior: dict[str, np.ndarray] = {
@@ -350,13 +348,4 @@ def sample_bins_numpyro(
         t1 - t0,
         float(per_bin["n_steps"].mean()),
     )
-    return az.from_dict(
-        posterior=posterior,
-        sample_stats=stats,
-        observed_data=find_observations(model),
-        constant_data=find_constants(model),
-        coords=coords,
-        dims={**dims, **bin_dims},
-        attrs=attrs,
-        **groups,
-    )
+    return model_idata(model, posterior, stats, attrs, dims=bin_dims, **groups)

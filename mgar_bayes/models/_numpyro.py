@@ -27,7 +27,7 @@ from pymc.util import get_default_varnames
 
 from ._math import standardized_start
 
-__all__ = ["prepare_jax", "sample_numpyro"]
+__all__ = ["prepare_jax", "sample_numpyro", "model_idata"]
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +170,6 @@ def sample_numpyro(
     stats = {_STATS[k]: np.asarray(v) for k, v in extra.items()}
     stats["lp"] = -stats["lp"]
     stats["tree_depth"] = np.log2(stats["n_steps"] + 1.0).round().astype(int)
-    coords, dims = coords_and_dims_for_inferencedata(model)
     attrs = {"inference_library": "numpyro", "tuning_steps": int(tune), "sampling_time": t2 - t1}
     log.info(
         "numpyro: set-up %.1f s, warm-up + sampling %.1f s (mean %.1f leapfrog steps), post-processing %.1f s",
@@ -179,13 +178,22 @@ def sample_numpyro(
         float(stats["n_steps"].mean()),
         time.perf_counter() - t2,
     )
+    return model_idata(model, posterior, stats, attrs, **groups)
+
+
+def model_idata(model: pm.Model, posterior: dict, stats: dict, attrs: dict, dims: dict | None = None, **groups):
+    """InferenceData in ``pm.sample``'s layout: the model's coords, dims, observed and constant data.
+
+    ``dims`` adds dims of variables the model does not know (e.g. per-bin sample stats).
+    """
+    coords, model_dims = coords_and_dims_for_inferencedata(model)
     return az.from_dict(
         posterior=posterior,
         sample_stats=stats,
         observed_data=find_observations(model),
         constant_data=find_constants(model),
         coords=coords,
-        dims=dims,
+        dims={**model_dims, **(dims or {})},
         attrs=attrs,
         **groups,
     )
