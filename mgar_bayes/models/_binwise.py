@@ -49,7 +49,7 @@ class BinBlocks:
 
     Groups: ``"inner"`` (stars far from the R_g limits) and ``"edge"``
     (within :data:`~.likelihood.EDGE_SIGMAS` dR_g of a limit; they keep a
-    latent R_g under the logistic map), or one group ``"all"`` for the
+    latent R_g under :func:`~.likelihood.edge_map`), or one group ``"all"`` for the
     Gaussian treatment. Per group, arrays of shape (K, n_pad): ``feh``,
     ``feh_err2`` (dFeH^2), ``rg``, ``rg_err``, ``inv_p`` (1/P of the star's own bin),
     ``mask`` and ``star`` (index into the star table, -1 for padding).
