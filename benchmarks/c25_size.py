@@ -48,7 +48,6 @@ def simulate(bins: AgeBins) -> tuple[pd.DataFrame, dict]:
         stars, t = simulate_population(
             bins, n_per_bin=n, rg_range=rg_range, gradient_at_ref=g0, slope=slope, population=pop, seed=seed
         )
-        stars["source_id"] = pop + "-" + stars["source_id"].astype(str)
         tables.append(stars)
         truth[pop] = t
     return pd.concat(tables, ignore_index=True), truth

@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 PAD_MULTIPLE = 32
 #: Values of padded (masked) star slots: inside every support, so every term stays finite.
 _PAD = {"feh": -0.25, "feh_err2": 0.0025, "rg": 10.0, "rg_err": 1.0, "inv_p": 1.0}
+#: Sample stats kept per bin (``<name>_bin``, dim ``age_bin``) beside their whole-model summary.
+_BIN_STATS = ("diverging", "n_steps", "acceptance_rate", "step_size", "energy")
 
 
 @dataclass(frozen=True)
@@ -58,12 +60,30 @@ class BinBlocks:
 
     groups: dict[str, dict[str, np.ndarray]]
     loc: dict[str, np.ndarray]
-    latent: dict[str, str]  # group -> "affine" | "logistic" (groups with a latent R_g)
+    latent: dict[str, str]  # group -> "affine" | "edge" (groups with a latent R_g)
     treatment: str
 
     @property
     def n_bins(self) -> int:
         return len(self.loc["g0"])
+
+    @property
+    def n_stars(self) -> int:
+        return int(sum(grp["mask"].sum() for grp in self.groups.values()))
+
+    def latent_stars(self) -> np.ndarray:
+        """Star indices of the model's ``rg_raw`` entries, in its order (sorted star index)."""
+        idx = [g["star"][g["mask"]] for name, g in self.groups.items() if name in self.latent]
+        return np.sort(np.concatenate(idx)) if idx else np.zeros(0, dtype=np.int64)
+
+    def to_stars(self, per_group: dict[str, np.ndarray]) -> np.ndarray:
+        """Per-slot arrays (chain, bin, draw, n_pad) of some groups -> (chain, draw, star)."""
+        first = next(iter(per_group.values()))
+        out = np.zeros((first.shape[0], first.shape[2], self.n_stars))
+        for name, v in per_group.items():
+            grp = self.groups[name]
+            out[:, :, grp["star"][grp["mask"]]] = np.moveaxis(v, 1, 2)[:, :, grp["mask"]]
+        return out
 
 
 def _pad(n: int) -> int:
@@ -92,7 +112,7 @@ def bin_blocks(data, priors: PriorConfig, local: np.ndarray, pf, used: np.ndarra
     else:
         edge = edge_stars(data.rg, data.rg_err, priors.rg_range)
         member = {"inner": ~edge, "edge": edge}
-        latent = {"edge": "logistic"} | ({"inner": "affine"} if treatment == "sample" else {})
+        latent = {"edge": "edge"} | ({"inner": "affine"} if treatment == "sample" else {})
     k_bins = len(used)
     groups = {}
     for name, sel in member.items():
@@ -209,8 +229,6 @@ def sample_bins_numpyro(
     sampler: SamplerConfig,
     *,
     seed: int,
-    n_stars: int,
-    latent_star: np.ndarray | None = None,
 ) -> az.InferenceData:
     """Sample every bin with its own NUTS chains; return the layout of ``pm.sample``.
 
@@ -224,11 +242,6 @@ def sample_bins_numpyro(
         Draws, tune, chains, target_accept, keep_latent, log_likelihood.
     seed : int
         Seed of the jitter and of the sampler.
-    n_stars : int
-        Stars in the model (length of the ``star`` dim).
-    latent_star : numpy.ndarray of int, optional
-        Star index of each entry of the model's ``rg_raw`` (to store it when
-        ``keep_latent``).
 
     Returns
     -------
@@ -288,6 +301,7 @@ def sample_bins_numpyro(
         # one bin after another: a vmapped batch would make every bin take as many
         # leapfrog steps as the slowest one in each draw (measured 2.2x the work)
         return jax.lax.map(lambda a: run(*a), (keys, z0, d))
+
     if method == "parallel" and chains > 1:
         runner = jax.pmap(over_bins)
     else:
@@ -306,23 +320,14 @@ def sample_bins_numpyro(
         "intercept": loc["b0"] + loc["bse"] * theta[..., 1],
         "scatter": np.exp(loc["ls0"] + theta[..., 2]),
     }
-    if sampler.keep_latent and latent_star is not None:
-        rg_raw = np.zeros((chains, draws, n_stars))
-        for name in blocks.latent:
-            star = blocks.groups[name]["star"]
-            z = np.moveaxis(raw[f"z_{name}"], 1, 2)  # (chain, draw, bin, n)
-            rg_raw[:, :, star[star >= 0]] = z[:, :, star >= 0]
-        posterior["rg_raw"] = rg_raw[:, :, latent_star]
+    if sampler.keep_latent and blocks.latent:
+        rg_raw = blocks.to_stars({name: raw[f"z_{name}"] for name in blocks.latent})
+        posterior["rg_raw"] = rg_raw[:, :, blocks.latent_stars()]
     groups: dict[str, Any] = {}
     if want_ll:
-        ll = np.zeros((chains, draws, n_stars))
-        for name, grp in blocks.groups.items():
-            star = grp["star"]
-            v = np.moveaxis(raw["ll"][name], 1, 2)
-            ll[:, :, star[star >= 0]] = v[:, :, star >= 0]
-        groups["log_likelihood"] = {"feh": ll}
+        groups["log_likelihood"] = {"feh": blocks.to_stars(raw["ll"])}
 
-    per_bin = {k: np.moveaxis(raw[k], 1, 2) for k in ("diverging", "n_steps", "acceptance_rate", "step_size", "energy", "lp")}
+    per_bin = {k: np.moveaxis(raw[k], 1, 2) for k in (*_BIN_STATS, "lp")}
     stats = {
         "diverging": per_bin["diverging"].any(axis=-1),
         "lp": per_bin["lp"].sum(axis=-1),
@@ -332,9 +337,8 @@ def sample_bins_numpyro(
         "step_size": per_bin["step_size"].mean(axis=-1),
         "tree_depth": np.log2(per_bin["n_steps"] + 1.0).round().astype(int).max(axis=-1),
     }
-    for k in ("diverging", "n_steps", "acceptance_rate", "step_size", "energy"):
-        stats[f"{k}_bin"] = per_bin[k]
-    bin_dims = {f"{k}_bin": ["age_bin"] for k in ("diverging", "n_steps", "acceptance_rate", "step_size", "energy")}
+    stats.update({f"{k}_bin": per_bin[k] for k in _BIN_STATS})
+    bin_dims = {f"{k}_bin": ["age_bin"] for k in _BIN_STATS}
     attrs = {
         "inference_library": "numpyro",
         "sampling": "per bin",

@@ -83,6 +83,13 @@ def jax_ops() -> SimpleNamespace:
     )
 
 
+def _reflect(a, b, xp):
+    """Limits of the same probability mass with the lower one <= 0 (a, b or -b, -a)."""
+    a, b = xp.asarray(a), xp.asarray(b)
+    flip = a > 0
+    return xp.where(flip, -b, a), xp.where(flip, -a, b)
+
+
 def log_diff_ndtr(a, b, xp=PT):
     """log(Phi(b) - Phi(a)) for a < b, without cancellation in either tail.
 
@@ -97,10 +104,7 @@ def log_diff_ndtr(a, b, xp=PT):
     cost of an exact log-CDF in both tails: this is the innermost function of
     every likelihood here.
     """
-    a, b = xp.asarray(a), xp.asarray(b)
-    flip = a > 0
-    lo = xp.where(flip, -b, a)
-    hi = xp.where(flip, -a, b)
+    lo, hi = _reflect(a, b, xp)
     hi_near = xp.maximum(hi, _FAR)
     direct = xp.log(0.5 * (xp.erfc(-hi_near / np.sqrt(2.0)) - xp.erfc(-xp.minimum(lo, hi_near) / np.sqrt(2.0))))
     hi_far = xp.minimum(hi, _FAR)
@@ -121,10 +125,7 @@ def diff_ndtr(a, b, xp=PT):
     sigma outside the interval) the floor makes the density lower than the
     exact one, continuous, so the sampler is still pushed back.
     """
-    a, b = xp.asarray(a), xp.asarray(b)
-    flip = a > 0
-    lo = xp.where(flip, -b, a)
-    hi = xp.where(flip, -a, b)
+    lo, hi = _reflect(a, b, xp)
     return xp.maximum(0.5 * (xp.erfc(-hi / np.sqrt(2.0)) - xp.erfc(-lo / np.sqrt(2.0))), TINY)
 
 

@@ -430,13 +430,7 @@ class BinGradientModel(_StarModel):
         data, pr = self.data, self.priors
         used, local = self._used_bins(data)
         blocks = bin_blocks(data, pr, local, prefit(data, pr.r_ref), used)
-        if pr.rg_treatment == "sample":
-            latent_star = np.arange(data.n)
-        else:
-            latent_star = np.flatnonzero(edge_stars(data.rg, data.rg_err, pr.rg_range))
-        return sample_bins_numpyro(
-            self.model, blocks, pr, self.sampler, seed=seed, n_stars=data.n, latent_star=latent_star
-        )
+        return sample_bins_numpyro(self.model, blocks, pr, self.sampler, seed=seed)
 
     def _build(self, data: StarData) -> pm.Model:
         pr = self.priors

@@ -150,10 +150,11 @@ def edge_map(raw, rg_obs, rg_err, rg_range: tuple[float, float], xp=PT):
     # one-sided: distance d (in dR_g) to the nearer limit; softplus^-1(d) = d + log(1 - exp(-d))
     lower = (rg_obs - lo) <= (hi - rg_obs)
     side = xp.where(lower, 1.0, -1.0)
-    d = xp.maximum(side * (rg_obs - xp.where(lower, lo, hi)) / rg_err, 1e-6)
+    limit = xp.where(lower, lo, hi)
+    d = xp.maximum(side * (rg_obs - limit) / rg_err, 1e-6)
     x = d + xp.log(-xp.expm1(-d)) + side * raw
     sp = _softplus(x, xp)
-    rg_one = xp.where(lower, lo, hi) + side * rg_err * sp
+    rg_one = limit + side * rg_err * sp
     w = sp - d  # (R - R_obs) / dR up to sign
     lp_one = -0.5 * w * w - _softplus(-x, xp)
     # two-sided: logistic onto (lo, hi)
@@ -195,8 +196,9 @@ def integrated_logp(
     log-likelihood of 2,000 stars with dR <= 0.9 kpc is off by 1e-4 in total
     at nabla = -0.06 dex/kpc and 4e-3 at -0.1; with 5 nodes by 1e-7 and 2e-5
     (tests). Far outside that (|nabla| dR >> Sigma) the nodes underestimate
-    E[1/Z], which only lowers the density there. The R truncation is not applied: use it for stars well inside the
-    support (:func:`feh_loglike` does).
+    E[1/Z], which only lowers the density there. The R truncation is not
+    applied: use it for stars well inside the support (:func:`feh_loglike`
+    does).
 
     Parameters
     ----------
