@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 #: Padded star counts are rounded up to a multiple of this.
 PAD_MULTIPLE = 32
 #: Values of padded (masked) star slots: inside every support, so every term stays finite.
-_PAD = {"feh": -0.25, "feh_err2": 0.0025, "rg": 10.0, "rg_err": 1.0, "inv_p": 1.0}
+_PAD = {"feh": -0.25, "e2_ip2": 0.0025, "rg": 10.0, "rg_err": 1.0, "ip2": 1.0}
 #: Sample stats kept per bin (``<name>_bin``, dim ``age_bin``) beside their whole-model summary.
 _BIN_STATS = ("diverging", "n_steps", "acceptance_rate", "step_size", "energy")
 
@@ -53,8 +53,8 @@ class BinBlocks:
     (within :data:`~.likelihood.EDGE_SIGMAS` dR_g of a limit; they keep a
     latent R_g under :func:`~.likelihood.edge_map`), or one group ``"all"`` for the
     Gaussian treatment. Per group, arrays of shape (K, n_pad): ``feh``,
-    ``feh_err2`` (dFeH^2), ``rg``, ``rg_err``, ``inv_p`` (1/P of the star's own bin),
-    ``mask`` and ``star`` (index into the star table, -1 for padding).
+    ``ip2`` (1/P^2, P of the star's own bin), ``e2_ip2`` (dFeH^2 / P^2),
+    ``rg``, ``rg_err``, ``mask`` and ``star`` (index into the star table, -1 for padding).
     ``loc`` holds the per-bin pre-fit, shape (K,): ``g0, gse, b0, bse, ls0``.
     """
 
@@ -129,10 +129,10 @@ def bin_blocks(data, priors: PriorConfig, local: np.ndarray, pf, used: np.ndarra
         block = {"star": star, "mask": mask}
         for key, values in (
             ("feh", data.feh),
-            ("feh_err2", data.feh_err**2),
+            ("ip2", p_own**-2),
+            ("e2_ip2", (data.feh_err / p_own) ** 2),
             ("rg", data.rg),
             ("rg_err", data.rg_err),
-            ("inv_p", 1.0 / p_own),
         ):
             block[key] = np.where(mask, values[np.maximum(star, 0)], _PAD[key])
         groups[name] = block
@@ -155,14 +155,14 @@ def _group_loglike(params, d, g, b, scatter, name, blocks: BinBlocks, priors: Pr
     """Per-star [Fe/H] log-likelihood and latent-R_g log-prior of one group of one bin."""
     xp = jax_ops()
     grp = d[name]
-    sig = xp.sqrt(scatter**2 + grp["feh_err2"]) * grp["inv_p"]  # C25 eq. A4; data parts precomputed
+    var = scatter**2 * grp["ip2"] + grp["e2_ip2"]  # C25 eq. A4, (sigma^2 + dFeH^2) / P^2; data parts precomputed
     opts = {"r_ref": priors.r_ref, "feh_range": priors.feh_range, "xp": xp}
     kind = blocks.latent.get(name)
     if kind is None:
         if blocks.treatment == "gaussian":
-            lik = gaussian_logp(grp["feh"], sig, b, g, grp["rg"], grp["rg_err"], **opts)
+            lik = gaussian_logp(grp["feh"], var, b, g, grp["rg"], grp["rg_err"], **opts)
         else:
-            lik = integrated_logp(grp["feh"], sig, b, g, grp["rg"], grp["rg_err"], n_nodes=priors.rg_nodes, **opts)
+            lik = integrated_logp(grp["feh"], var, b, g, grp["rg"], grp["rg_err"], n_nodes=priors.rg_nodes, **opts)
         return lik, 0.0
     z = params[f"z_{name}"]
     if kind == "affine":
@@ -170,7 +170,7 @@ def _group_loglike(params, d, g, b, scatter, name, blocks: BinBlocks, priors: Pr
     else:
         rg, prior = edge_map(z, grp["rg"], grp["rg_err"], priors.rg_range, xp)
         prior = xp.where(grp["mask"], prior, -0.5 * z * z)  # padded slots: standard normal
-    return sampled_logp(grp["feh"], sig, b, g, rg, **opts), prior
+    return sampled_logp(grp["feh"], var, b, g, rg, **opts), prior
 
 
 def bin_log_density(params, d, blocks: BinBlocks, priors: PriorConfig, pointwise: bool = False):

@@ -261,10 +261,10 @@ class _StarModel(ModelBuilder):
             "age_err": pm.Data("age_err", data.age_err, dims="star"),
         }
 
-    def _observe(self, data: StarData, d: dict[str, Any], sig, intercept, gradient, log_w=None):
+    def _observe(self, data: StarData, d: dict[str, Any], var, intercept, gradient, log_w=None):
         """Add the observed [Fe/H] with the likelihood of ``priors.rg_treatment``.
 
-        ``sig``, ``intercept`` and ``gradient`` hold, per star, Sigma [dex], b
+        ``var``, ``intercept`` and ``gradient`` hold, per star, Sigma^2 [dex^2], b
         [dex] and nabla [dex/kpc] of its bin, shape (n,), or of its candidate
         bins, shape (n, M), with ``log_w`` (n, M) the log-probabilities that
         its true age lies in each: the likelihood is then the mixture
@@ -288,13 +288,13 @@ class _StarModel(ModelBuilder):
             "n_nodes": pr.rg_nodes,
         }
 
-        def logp(value, sig, b, g, r, r_err, *weights):
+        def logp(value, var, b, g, r, r_err, *weights):
             if mixture:
                 value, r, r_err = value[:, None], r[:, None], r_err[:, None]
-            out = feh_loglike(pr.rg_treatment, value, sig, b, g, r, r_err, **options)
+            out = feh_loglike(pr.rg_treatment, value, var, b, g, r, r_err, **options)
             return pt.logsumexp(weights[0] + out, axis=-1) if mixture else out
 
-        params = [sig, intercept, gradient, rg, d["rg_err"]] + ([log_w] if mixture else [])
+        params = [var, intercept, gradient, rg, d["rg_err"]] + ([log_w] if mixture else [])
         pm.CustomDist(
             "feh",
             *params,
@@ -466,8 +466,8 @@ class BinGradientModel(_StarModel):
                 transform=Standardize(np.log(pf.scatter[used]), 1.0),
             )
             # C25 eq. A4: Sigma^2 = (sigma^2 + dFeH^2) / P^2
-            sig = pt.sqrt(scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own
-            self._observe(data, d, sig, intercept[bin_of], gradient[bin_of])
+            var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2
+            self._observe(data, d, var, intercept[bin_of], gradient[bin_of])
         return model
 
 
@@ -550,13 +550,13 @@ class HierarchicalMGARModel(_StarModel):
                 model.add_coord("candidate", np.arange(kidx.shape[1]))
                 k = pm.Data("candidate_bin", kidx, dims=("star", "candidate"))
                 lw = pm.Data("log_w", log_w, dims=("star", "candidate"))
-                sig = pt.sqrt(scatter[k] ** 2 + d["feh_err"][:, None] ** 2)
-                self._observe(data, d, sig, intercept[k], gradient[k], log_w=lw)
+                var = scatter[k] ** 2 + d["feh_err"][:, None] ** 2
+                self._observe(data, d, var, intercept[k], gradient[k], log_w=lw)
             else:
                 bin_of = pm.Data("bin_of_star", data.bin_idx, dims="star")
                 p_own = pm.Data("p_bin", np.clip(data.own_prob, 1e-6, 1.0), dims="star")
-                sig = pt.sqrt(scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own
-                self._observe(data, d, sig, intercept[bin_of], gradient[bin_of])
+                var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2
+                self._observe(data, d, var, intercept[bin_of], gradient[bin_of])
         return model
 
     def _extra_attrs(self, data: StarData) -> dict[str, Any]:

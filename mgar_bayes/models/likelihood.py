@@ -36,7 +36,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from ._math import PT, diff_ndtr, normal_logpdf, truncnorm_logpdf
+from ._math import _LOG_SQRT_2PI, PT, diff_ndtr, truncnorm_logpdf_var
 from .config import RG_TREATMENTS
 
 __all__ = [
@@ -170,7 +170,7 @@ def edge_map(raw, rg_obs, rg_err, rg_range: tuple[float, float], xp=PT):
 
 def integrated_logp(
     feh,
-    feh_sigma,
+    feh_var,
     intercept,
     gradient,
     rg_obs,
@@ -204,9 +204,9 @@ def integrated_logp(
     ----------
     feh : array_like
         Observed [Fe/H] [dex], shape (n,) or (n, 1).
-    feh_sigma : TensorVariable
-        Sigma, the total [Fe/H] spread of each star about the line [dex]
-        (C25: sqrt(sigma^2 + dFeH^2) / P).
+    feh_var : TensorVariable
+        Sigma^2, the variance of each star's [Fe/H] about the line [dex^2]
+        (C25: (sigma^2 + dFeH^2) / P^2).
     intercept, gradient : TensorVariable
         b [dex] and nabla [dex/kpc] of the star's bin (or candidate bins).
     rg_obs, rg_err : TensorVariable
@@ -222,22 +222,24 @@ def integrated_logp(
     """
     lo, hi = feh_range
     mu_obs = intercept + gradient * (rg_obs - r_ref)
-    var = feh_sigma**2 + (gradient * rg_err) ** 2
-    s_eff = xp.sqrt(var)
-    kernel = normal_logpdf(feh, mu_obs, s_eff, xp)
+    g_dr = gradient * rg_err
+    inv_eff = xp.rsqrt(feh_var + g_dr * g_dr)  # 1 / s_eff
     resid = feh - mu_obs
+    z = resid * inv_eff
+    kernel = -0.5 * z * z + xp.log(inv_eff) - _LOG_SQRT_2PI
     x, w = hermite_nodes(n_nodes)
+    inv_sig = xp.rsqrt(feh_var)
     # mu at the nodes R_q = m + s x_q of the conditional posterior of R
-    mu_m = mu_obs + (gradient * rg_err) ** 2 * resid / var
-    mu_step = gradient * rg_err * feh_sigma / s_eff
+    mu_m = mu_obs + g_dr * g_dr * resid * inv_eff * inv_eff
+    mu_step = g_dr * (feh_var * inv_sig) * inv_eff
     mu_q = mu_m[..., None] + mu_step[..., None] * x
-    sig = feh_sigma[..., None]
+    inv_sig = inv_sig[..., None]
     # sum of w_q / Z_q: one log per star rather than a log and an exp per node
-    inv_z = w / diff_ndtr((lo - mu_q) / sig, (hi - mu_q) / sig, xp)
+    inv_z = w / diff_ndtr((lo - mu_q) * inv_sig, (hi - mu_q) * inv_sig, xp)
     return kernel + xp.log(inv_z.sum(axis=-1))
 
 
-def gaussian_logp(feh, feh_sigma, intercept, gradient, rg_obs, rg_err, *, r_ref, feh_range, xp=PT):
+def gaussian_logp(feh, feh_var, intercept, gradient, rg_obs, rg_err, *, r_ref, feh_range, xp=PT):
     """log p([Fe/H] | line), the fast approximation: sigma_eff^2 = Sigma^2 + nabla^2 dR_g^2.
 
     The R_g truncation is ignored and the [Fe/H] truncation normaliser is the
@@ -245,19 +247,19 @@ def gaussian_logp(feh, feh_sigma, intercept, gradient, rg_obs, rg_err, *, r_ref,
     :func:`integrated_logp`.
     """
     mu_obs = intercept + gradient * (rg_obs - r_ref)
-    s_eff = xp.sqrt(feh_sigma**2 + (gradient * rg_err) ** 2)
-    return truncnorm_logpdf(feh, mu_obs, s_eff, *feh_range, xp)
+    g_dr = gradient * rg_err
+    return truncnorm_logpdf_var(feh, mu_obs, feh_var + g_dr * g_dr, *feh_range, xp)
 
 
-def sampled_logp(feh, feh_sigma, intercept, gradient, rg, *, r_ref, feh_range, xp=PT):
-    """log TruncNormal([Fe/H] | b + nabla (R - r_ref), Sigma) at the latent R [kpc]."""
-    return truncnorm_logpdf(feh, intercept + gradient * (rg - r_ref), feh_sigma, *feh_range, xp)
+def sampled_logp(feh, feh_var, intercept, gradient, rg, *, r_ref, feh_range, xp=PT):
+    """log TruncNormal([Fe/H] | b + nabla (R - r_ref), Sigma) at the latent R [kpc]; ``feh_var`` = Sigma^2 [dex^2]."""
+    return truncnorm_logpdf_var(feh, intercept + gradient * (rg - r_ref), feh_var, *feh_range, xp)
 
 
 def feh_loglike(
     treatment: str,
     feh,
-    feh_sigma,
+    feh_var,
     intercept,
     gradient,
     rg,
@@ -277,20 +279,20 @@ def feh_loglike(
     """
     common = {"r_ref": r_ref, "feh_range": feh_range}
     if treatment == "sample":
-        return sampled_logp(feh, feh_sigma, intercept, gradient, rg, **common)
+        return sampled_logp(feh, feh_var, intercept, gradient, rg, **common)
     if treatment == "gaussian":
-        return gaussian_logp(feh, feh_sigma, intercept, gradient, rg, rg_err, **common)
+        return gaussian_logp(feh, feh_var, intercept, gradient, rg, rg_err, **common)
     if treatment != "integrate":
         raise ValueError(f"unknown rg_treatment {treatment!r}")
     edge = np.asarray(edge, dtype=bool)
     if not edge.any():
-        return integrated_logp(feh, feh_sigma, intercept, gradient, rg, rg_err, n_nodes=n_nodes, **common)
+        return integrated_logp(feh, feh_var, intercept, gradient, rg, rg_err, n_nodes=n_nodes, **common)
     # each subset computes only its own formula, so no unused branch can poison a gradient
     inner, outer = np.flatnonzero(~edge), np.flatnonzero(edge)
-    shape = pt.broadcast_shape(feh, feh_sigma, intercept, gradient, rg, rg_err)
+    shape = pt.broadcast_shape(feh, feh_var, intercept, gradient, rg, rg_err)
     out = pt.zeros(shape, dtype="float64")
     if inner.size:
-        args = [pt.broadcast_to(v, shape)[inner] for v in (feh, feh_sigma, intercept, gradient, rg, rg_err)]
+        args = [pt.broadcast_to(v, shape)[inner] for v in (feh, feh_var, intercept, gradient, rg, rg_err)]
         out = pt.set_subtensor(out[inner], integrated_logp(*args, n_nodes=n_nodes, **common))
-    args = [pt.broadcast_to(v, shape)[outer] for v in (feh, feh_sigma, intercept, gradient, rg)]
+    args = [pt.broadcast_to(v, shape)[outer] for v in (feh, feh_var, intercept, gradient, rg)]
     return pt.set_subtensor(out[outer], sampled_logp(*args, **common))

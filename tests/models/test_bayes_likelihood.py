@@ -52,7 +52,7 @@ def _integrated(feh, sigma, b, g, rg, rg_err, n_nodes):
     n = feh.size
     return integrated_logp(
         feh,
-        pt.as_tensor(sigma),
+        pt.as_tensor(sigma**2),
         pt.as_tensor(np.full(n, b)),
         pt.as_tensor(np.full(n, g)),
         pt.as_tensor(rg),
@@ -88,7 +88,7 @@ def test_gaussian_variant_is_close_but_not_exact():
     n = feh.size
     approx = gaussian_logp(
         feh,
-        pt.as_tensor(sigma),
+        pt.as_tensor(sigma**2),
         pt.as_tensor(np.full(n, -0.1)),
         pt.as_tensor(np.full(n, -0.06)),
         pt.as_tensor(rg),
@@ -107,7 +107,7 @@ def test_feh_loglike_uses_the_sampled_radius_for_edge_stars():
     assert edge[:2].all() and not edge[2:].any()
     r = rg.copy()
     r[:2] = [0.9, 18.5]  # latent values where sampled
-    args = [pt.as_tensor(v) for v in (sigma, np.full(6, -0.1), np.full(6, -0.06))]
+    args = [pt.as_tensor(v) for v in (sigma**2, np.full(6, -0.1), np.full(6, -0.06))]
     opts = {"r_ref": R_REF, "feh_range": FEH_RANGE}
     got = feh_loglike(
         "integrate", feh, *args, pt.as_tensor(r), pt.as_tensor(rg_err), edge=edge, n_nodes=5, **opts
