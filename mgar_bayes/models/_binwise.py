@@ -71,19 +71,21 @@ class BinBlocks:
     def n_stars(self) -> int:
         return int(sum(grp["mask"].sum() for grp in self.groups.values()))
 
-    def latent_stars(self) -> np.ndarray:
-        """Star indices of the model's ``rg_raw`` entries, in its order (sorted star index)."""
-        idx = [g["star"][g["mask"]] for name, g in self.groups.items() if name in self.latent]
-        return np.sort(np.concatenate(idx)) if idx else np.zeros(0, dtype=np.int64)
-
     def to_stars(self, per_group: dict[str, np.ndarray]) -> np.ndarray:
-        """Per-slot arrays (chain, bin, draw, n_pad) of some groups -> (chain, draw, star)."""
-        first = next(iter(per_group.values()))
-        out = np.zeros((first.shape[0], first.shape[2], self.n_stars))
+        """Per-slot arrays (chain, bin, draw, n_pad) of some groups -> (chain, draw, s).
+
+        s runs over the groups' stars in the order of their index in the star
+        table (all stars when every group is given).
+        """
+        parts, stars = [], []
         for name, v in per_group.items():
             grp = self.groups[name]
-            out[:, :, grp["star"][grp["mask"]]] = np.moveaxis(v, 1, 2)[:, :, grp["mask"]]
-        return out
+            counts = grp["mask"].sum(axis=1)  # slots are filled from the front
+            parts += [v[:, k, :, :c] for k, c in enumerate(counts)]
+            stars += [grp["star"][k, :c] for k, c in enumerate(counts)]
+        # contiguous copies per bin, then one gather into star order
+        order = np.argsort(np.concatenate(stars), kind="stable")
+        return np.take(np.concatenate(parts, axis=-1), order, axis=-1)
 
 
 def _pad(n: int) -> int:
@@ -258,6 +260,7 @@ def sample_bins_numpyro(
     chains, draws, tune = int(sampler.chains), int(sampler.draws), int(sampler.tune)
     method = prepare_jax(chains)
     import jax
+    import jax.numpy as jnp
     from numpyro.infer.hmc import hmc
 
     t0 = time.perf_counter()
@@ -274,11 +277,7 @@ def sample_bins_numpyro(
             z0, num_warmup=tune, target_accept_prob=float(sampler.target_accept), model_args=(d,), rng_key=key
         )
 
-        def warm(s, _):
-            return sample_kernel(s, model_args=(d,)), None
-
-        def draw(s, _):
-            s = sample_kernel(s, model_args=(d,))
+        def record(s):
             out = {
                 "theta": s.z["theta"],
                 "diverging": s.diverging,
@@ -292,10 +291,25 @@ def sample_bins_numpyro(
                 out.update({k: v for k, v in s.z.items() if k != "theta"})
             if want_ll:
                 out["ll"] = bin_log_density(s.z, d, blocks, priors, pointwise=True)[1]
-            return s, out
+            return out
 
-        state, _ = jax.lax.scan(warm, state, None, length=tune)
-        return jax.lax.scan(draw, state, None, length=draws)[1]
+        # warm-up and draws in one loop: one copy of the NUTS kernel to compile, not two
+        bufs = jax.tree_util.tree_map(
+            lambda a: jnp.zeros((draws, *a.shape), a.dtype), jax.eval_shape(record, state)
+        )
+
+        def step(i, carry):
+            s, bufs = carry
+            s = sample_kernel(s, model_args=(d,))
+
+            def write(b):
+                return jax.tree_util.tree_map(
+                    lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, i - tune, 0), b, record(s)
+                )
+
+            return s, jax.lax.cond(i >= tune, write, lambda b: b, bufs)
+
+        return jax.lax.fori_loop(0, tune + draws, step, (state, bufs))[1]
 
     def over_bins(keys, z0, d):
         # one bin after another: a vmapped batch would make every bin take as many
@@ -321,8 +335,7 @@ def sample_bins_numpyro(
         "scatter": np.exp(loc["ls0"] + theta[..., 2]),
     }
     if sampler.keep_latent and blocks.latent:
-        rg_raw = blocks.to_stars({name: raw[f"z_{name}"] for name in blocks.latent})
-        posterior["rg_raw"] = rg_raw[:, :, blocks.latent_stars()]
+        posterior["rg_raw"] = blocks.to_stars({name: raw[f"z_{name}"] for name in blocks.latent})
     groups: dict[str, Any] = {}
     if want_ll:
         groups["log_likelihood"] = {"feh": blocks.to_stars(raw["ll"])}
