@@ -241,7 +241,7 @@ def sample_bins_numpyro(
     blocks : BinBlocks
     priors : PriorConfig
     sampler : SamplerConfig
-        Draws, tune, chains, target_accept, keep_latent, log_likelihood.
+        Draws, tune, chains, target_accept, max_tree_depth, keep_latent, log_likelihood.
     seed : int
         Seed of the jitter and of the sampler.
 
@@ -274,7 +274,12 @@ def sample_bins_numpyro(
 
     def run(key, z0, d):
         state = init_kernel(
-            z0, num_warmup=tune, target_accept_prob=float(sampler.target_accept), model_args=(d,), rng_key=key
+            z0,
+            num_warmup=tune,
+            target_accept_prob=float(sampler.target_accept),
+            max_tree_depth=int(sampler.max_tree_depth),
+            model_args=(d,),
+            rng_key=key,
         )
 
         def record(s):

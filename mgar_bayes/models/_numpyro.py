@@ -97,6 +97,7 @@ def sample_numpyro(
     tune: int,
     chains: int,
     target_accept: float,
+    max_tree_depth: int = 10,
     seed: int,
     progress: bool = False,
     log_likelihood: bool = True,
@@ -110,6 +111,8 @@ def sample_numpyro(
         Draws and warm-up steps per chain, number of chains.
     target_accept : float
         NUTS target acceptance probability.
+    max_tree_depth : int
+        Most trajectory doublings per draw.
     seed : int
         Seed of the jitter and of the sampler.
     progress : bool
@@ -134,7 +137,7 @@ def sample_numpyro(
     init = _initial_points(model, potential, chains, seed)
     t1 = time.perf_counter()
     mcmc = MCMC(
-        NUTS(potential_fn=potential, target_accept_prob=target_accept),
+        NUTS(potential_fn=potential, target_accept_prob=target_accept, max_tree_depth=max_tree_depth),
         num_warmup=tune,
         num_samples=draws,
         num_chains=chains,

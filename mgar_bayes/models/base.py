@@ -348,6 +348,7 @@ def run_sampler(
             tune=int(sampler.tune),
             chains=int(sampler.chains),
             target_accept=float(sampler.target_accept),
+            max_tree_depth=int(sampler.max_tree_depth),
             seed=int(seed),
             progress=progress,
             log_likelihood=bool(sampler.log_likelihood),
@@ -364,6 +365,7 @@ def run_sampler(
         "model": model,
     }
     if sampler.backend == "pymc":
+        kwargs["nuts"] = {"max_treedepth": int(sampler.max_tree_depth)}
         kwargs["cores"] = int(sampler.cores)
         kwargs["initvals"] = constrained_start(model)
         if int(sampler.cores) > 1 and "jax" in sys.modules:
@@ -371,7 +373,7 @@ def run_sampler(
             kwargs["mp_ctx"] = "forkserver"
     elif sampler.backend == "nutpie":
         kwargs["nuts_sampler"] = "nutpie"
-        kwargs["nuts_sampler_kwargs"] = {"cores": int(sampler.cores)}
+        kwargs["nuts_sampler_kwargs"] = {"cores": int(sampler.cores), "maxdepth": int(sampler.max_tree_depth)}
     with warnings.catch_warnings():
         # PyMC's own nags (few draws, BLAS) are not what the user needs to see;
         # convergence is checked by diagnostics_table instead.

@@ -170,6 +170,11 @@ class SamplerConfig:
         Chains run in parallel (PyMC backend).
     target_accept : float
         NUTS target acceptance rate.
+    max_tree_depth : int
+        Most doublings of a NUTS trajectory (at most 2^depth - 1 leapfrog
+        steps per draw; PyMC's ``max_treedepth``, nutpie's ``maxdepth``).
+        Capping it keeps the sampler valid and trades longer, anticorrelated
+        trajectories for cheaper draws.
     keep_latent : bool
         Keep the per-star latent R_g draws in the posterior (large).
     log_likelihood : bool
@@ -182,13 +187,14 @@ class SamplerConfig:
     chains: int = 2
     cores: int = 2
     target_accept: float = 0.9
+    max_tree_depth: int = 10
     keep_latent: bool = False
     log_likelihood: bool = True
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"sampler.backend must be one of {BACKENDS}, got {self.backend!r}")
-        for name in ("draws", "chains", "cores"):
+        for name in ("draws", "chains", "cores", "max_tree_depth"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"sampler.{name} must be >= 1, got {getattr(self, name)}")
         if int(self.tune) < 0:

@@ -28,3 +28,23 @@ def test_backend_fits_and_returns_all_groups(backend):
     t = m.gradient_table()
     assert abs((t["gradient"].iloc[0] - truth.gradient[0]) / t["gradient_err"].iloc[0]) < 3
     assert np.isfinite(t["r_hat"]).all()
+
+
+@pytest.mark.parametrize("backend", ["pymc", "numpyro", pytest.param("nutpie", marks=pytest.mark.slow)])
+def test_max_tree_depth_reaches_every_backend(backend):
+    """A cap of 2 doublings (3 leapfrog steps) binds: a latent-R_g model needs longer trajectories."""
+    pytest.importorskip({"pymc": "pymc", "numpyro": "numpyro", "nutpie": "nutpie"}[backend])
+    bins = AgeBins((4.0, 6.0))
+    stars, _ = simulate_population(bins, n_per_bin=100, seed=8)
+    sampler = SamplerConfig(backend=backend, draws=50, tune=50, chains=2, cores=1, max_tree_depth=2)
+    m = BinGradientModel(priors=PriorConfig(rg_treatment="sample"), sampler=sampler)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idata = m.fit(stars, bins, seed=1)
+    steps = idata.sample_stats["n_steps"].values
+    assert steps.max() == 3
+
+
+def test_max_tree_depth_must_be_positive():
+    with pytest.raises(ValueError, match="max_tree_depth"):
+        SamplerConfig(max_tree_depth=0)
