@@ -10,7 +10,9 @@ Builders (all share :class:`~mgar_bayes.models.base.ModelBuilder`: ``fit``,
 - :class:`MGARTrendModel`: the line through per-bin gradients (C25 Fig. 3).
 
 :func:`~mgar_bayes.models.runner.run_fit` runs them for ``mgar fit``;
-:func:`compare_with_ols` and :func:`prior_sensitivity` compare fits.
+:func:`compare_with_ols` and :func:`prior_sensitivity` compare fits;
+:func:`stack_populations` joins the fits of the thin and thick disks into one
+InferenceData with a ``population`` dim.
 """
 
 from .base import (
@@ -32,6 +34,7 @@ from .config import (
     spec_from_dict,
 )
 from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel, line_band
+from .populations import stack_populations
 from .simulate import SimTruth, simulate_population
 from .trend import MGARTrendModel
 
@@ -60,6 +63,7 @@ __all__ = [
     "compare_with_ols",
     "prior_sensitivity",
     "power_scaling_sensitivity",
+    "stack_populations",
 ]
 
 

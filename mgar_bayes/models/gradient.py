@@ -242,6 +242,14 @@ class _StarModel(ModelBuilder):
     def _data_hash(self, data: StarData) -> str:
         return data.hash()
 
+    def _set_attrs(self, idata: az.InferenceData, seed: int) -> az.InferenceData:
+        idata = super()._set_attrs(idata, seed)
+        if self.data.population:
+            # a scalar coordinate on every group: stack_populations turns it into a dim
+            for group in idata.groups():
+                getattr(idata, group).coords["population"] = self.data.population
+        return idata
+
     def _extra_attrs(self, data: StarData) -> dict[str, Any]:
         return {
             "population": data.population,
