@@ -164,7 +164,7 @@ def test_fit_command_reuses_run_and_writes_posteriors(catalogue_csv, fast_config
     assert main(["run", str(catalogue_csv), *base]) == 0
     stars_before = (out / "stars.parquet").stat().st_mtime_ns
     rc = main(["fit", str(catalogue_csv), *base, "--model", "marginal", "--draws", "150", "--tune", "150",
-               "--chains", "2", "--backend", "pymc", "--seed", "3"])  # fmt: skip
+               "--chains", "2", "--backend", "numpyro", "--seed", "3"])  # fmt: skip
     assert rc == 0
     assert (out / "stars.parquet").stat().st_mtime_ns == stars_before  # pipeline run re-used
     table = pd.read_csv(out / "mgar_bayes.csv")
