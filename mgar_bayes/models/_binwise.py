@@ -67,10 +67,6 @@ class BinBlocks:
     def n_bins(self) -> int:
         return len(self.loc["g0"])
 
-    @property
-    def n_stars(self) -> int:
-        return int(sum(grp["mask"].sum() for grp in self.groups.values()))
-
     def slot_index(self, names) -> np.ndarray:
         """Where each star of the groups ``names`` sits among their slots, in star-table order.
 

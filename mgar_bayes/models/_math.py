@@ -30,6 +30,7 @@ __all__ = [
     "truncnorm_logpdf",
     "truncnorm_logpdf_var",
     "normal_logpdf",
+    "normal_logpdf_inv",
     "Standardize",
     "standardized_start",
     "constrained_start",
@@ -140,9 +141,14 @@ def normal_logpdf(x, mu, sigma, xp=PT):
     return -0.5 * z * z - xp.log(sigma) - _LOG_SQRT_2PI
 
 
-def _truncnorm_logpdf_inv(x, mu, inv, log_inv, lower, upper, xp):
+def normal_logpdf_inv(x, mu, inv, log_inv):
+    """Normal log-density given 1/sigma and its log (callers that have them avoid a division)."""
     z = (x - mu) * inv
-    return -0.5 * z * z + log_inv - _LOG_SQRT_2PI - log_diff_ndtr((lower - mu) * inv, (upper - mu) * inv, xp)
+    return -0.5 * z * z + log_inv - _LOG_SQRT_2PI
+
+
+def _truncnorm_logpdf_inv(x, mu, inv, log_inv, lower, upper, xp):
+    return normal_logpdf_inv(x, mu, inv, log_inv) - log_diff_ndtr((lower - mu) * inv, (upper - mu) * inv, xp)
 
 
 def truncnorm_logpdf(x, mu, sigma, lower, upper, xp=PT):

@@ -77,8 +77,8 @@ class PriorConfig:
         samples one latent R_g per star; ``"integrate"`` integrates it out
         (closed-form Gaussian part, Gauss-Hermite quadrature of the
         truncation factor), the same posterior with three dimensions per bin
-        (faster than ``"sample"`` for one large bin, about as fast for
-        C25-size bins: ``benchmarks/``); ``"gaussian"`` is the fast
+        (on CPU no faster than ``"sample"``: its quadrature costs what the
+        latent dimensions save; ``benchmarks/``); ``"gaussian"`` is the fast
         approximation sigma_eff^2 = Sigma^2 + nabla^2 dR_g^2 that ignores the
         R_g truncation and takes the [Fe/H] normaliser at R_g,obs.
     rg_nodes : int

@@ -36,7 +36,7 @@ import numpy as np
 import pymc as pm
 import pytensor.tensor as pt
 
-from ._math import _LOG_SQRT_2PI, PT, diff_ndtr, truncnorm_logpdf_var
+from ._math import PT, diff_ndtr, normal_logpdf_inv, truncnorm_logpdf_var
 from .config import RG_TREATMENTS
 
 __all__ = [
@@ -225,8 +225,7 @@ def integrated_logp(
     g_dr = gradient * rg_err
     inv_eff = xp.rsqrt(feh_var + g_dr * g_dr)  # 1 / s_eff
     resid = feh - mu_obs
-    z = resid * inv_eff
-    kernel = -0.5 * z * z + xp.log(inv_eff) - _LOG_SQRT_2PI
+    kernel = normal_logpdf_inv(feh, mu_obs, inv_eff, xp.log(inv_eff))
     x, w = hermite_nodes(n_nodes)
     inv_sig = xp.rsqrt(feh_var)
     # mu at the nodes R_q = m + s x_q of the conditional posterior of R

@@ -42,6 +42,11 @@ def _population(idata: az.InferenceData, key: str | None) -> str:
     return name
 
 
+def _common_attrs(attrs: list[dict]) -> dict:
+    """The attributes every one of ``attrs`` has with the same value."""
+    return {k: v for k, v in attrs[0].items() if all(a.get(k) == v for a in attrs[1:])}
+
+
 def _stack_group(dss: list[xr.Dataset], pops: list[str]) -> xr.Dataset:
     dss = [ds.drop_vars("population", errors="ignore") for ds in dss]
     star_vars = [v for v in dss[0].data_vars if "star" in dss[0][v].dims]
@@ -57,8 +62,8 @@ def _stack_group(dss: list[xr.Dataset], pops: list[str]) -> xr.Dataset:
         ]
         parts.append(xr.concat(per_star, dim="star", join="outer"))
     # ArviZ's layout: chain and draw first
-    out = xr.merge(parts, join="outer", combine_attrs="drop_conflicts").transpose("chain", "draw", ..., missing_dims="ignore")
-    out.attrs = {k: v for k, v in dss[0].attrs.items() if all(ds.attrs.get(k) == v for ds in dss[1:])}
+    out = xr.merge(parts, join="outer", combine_attrs="drop").transpose("chain", "draw", ..., missing_dims="ignore")
+    out.attrs = _common_attrs([ds.attrs for ds in dss])
     return out
 
 
@@ -102,6 +107,5 @@ def stack_populations(fits: Mapping[str, Any] | Iterable[Any]) -> az.InferenceDa
         raise ValueError(f"fits of different models cannot be stacked: {sorted(map(str, models))}")
     groups = [g for g in idatas[0].groups() if all(g in idata.groups() for idata in idatas)]
     out = az.InferenceData(**{g: _stack_group([getattr(i, g) for i in idatas], pops) for g in groups})
-    attrs = {k: v for k, v in idatas[0].attrs.items() if all(i.attrs.get(k) == v for i in idatas[1:])}
-    out.attrs.update(attrs | {"populations": json.dumps(pops)})
+    out.attrs.update(_common_attrs([i.attrs for i in idatas]) | {"populations": json.dumps(pops)})
     return out
