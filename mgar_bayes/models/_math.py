@@ -15,7 +15,7 @@ so the two cannot drift apart.
 
 from __future__ import annotations
 
-from functools import cache
+from functools import cache, partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -29,6 +29,7 @@ __all__ = [
     "diff_ndtr",
     "truncnorm_logpdf",
     "truncnorm_logpdf_var",
+    "truncnorm_logpdf_var_sum",
     "normal_logpdf",
     "normal_logpdf_inv",
     "Standardize",
@@ -68,7 +69,7 @@ def jax_ops() -> SimpleNamespace:
 
     jax.config.update("jax_enable_x64", True)
 
-    return SimpleNamespace(
+    ops = SimpleNamespace(
         asarray=jnp.asarray,
         where=jnp.where,
         erfc=jss.erfc,
@@ -85,6 +86,90 @@ def jax_ops() -> SimpleNamespace:
         sigmoid=jax.nn.sigmoid,
         logsumexp=jss.logsumexp,
     )
+    ops.truncnorm_logpdf_var, ops.truncnorm_logpdf_var_sum = _jax_truncnorm(jax, jnp)
+    return ops
+
+
+def _jax_truncnorm(jax, jnp):
+    """:func:`truncnorm_logpdf_var` and its sum over stars as JAX functions with analytic derivatives.
+
+    The value is the formula of :func:`_truncnorm_logpdf_inv` rearranged to
+    take one ``log`` per star instead of two: log(1/Sigma) - log Z =
+    log(1/(Sigma Z)). In the sum over stars, the logs are taken of products
+    of eight stars' terms (split into mantissa and exponent, so no product
+    over- or underflows): an eighth of the logs. The derivatives come from the
+    value's own pieces (phi(a)/Z, phi(b)/Z) rather than from differentiating
+    ``erfc``. Per star, value and gradient of the [Fe/H] likelihood cost
+    ~24 ns instead of ~95 ns on one core (benchmarks/sampling.py), with the
+    same numbers to ~1e-12 relative.
+    """
+    from jax.custom_derivatives import SymbolicZero
+
+    erfc = jax.scipy.special.erfc
+
+    def core(x, mu, var, lower, upper):
+        # log-density = -z^2/2 - log(sqrt(2 pi)) + log(q) + extra, and its partial derivatives
+        inv = jax.lax.rsqrt(var)
+        a, b = (lower - mu) * inv, (upper - mu) * inv
+        flip = a > 0  # reflect so that the lower limit is <= 0 (see log_diff_ndtr)
+        lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
+        near = hi >= _FAR
+        hi_near, hi_far = jnp.maximum(hi, _FAR), jnp.minimum(hi, _FAR)
+        inv_z = 2.0 / (erfc(-hi_near / np.sqrt(2.0)) - erfc(-jnp.minimum(lo, hi_near) / np.sqrt(2.0)))
+        # far: the asymptotic log Z = -hi^2/2 - log(-hi) - log(sqrt(2 pi)) of log_diff_ndtr
+        q = jnp.where(near, inv * inv_z, -inv * hi_far)
+        extra = jnp.where(near, 0.0, 0.5 * hi_far * hi_far + _LOG_SQRT_2PI)
+        # -d log Z / da and d log Z / db: phi(a)/Z and phi(b)/Z near; far, the derivative of
+        # the asymptotic term, which depends on the upper limit after the reflection only
+        d_far = -hi_far - 1.0 / hi_far
+        pa = jnp.where(near, jnp.exp(-_LOG_SQRT_2PI - 0.5 * a * a) * inv_z, jnp.where(flip, d_far, 0.0))
+        pb = jnp.where(near, jnp.exp(-_LOG_SQRT_2PI - 0.5 * b * b) * inv_z, jnp.where(flip, 0.0, d_far))
+        z = (x - mu) * inv
+        zi = z * inv
+        f_mu = zi + (pb - pa) * inv
+        f_var = 0.5 * inv * inv * (z * z - 1.0 + pb * b - pa * a)
+        return z, q, extra, (-zi, f_mu, f_var)
+
+    def tangent(partials, tangents):
+        terms = [p * t for p, t in zip(partials, tangents, strict=True) if not isinstance(t, SymbolicZero)]
+        return sum(terms[1:], terms[0]) if terms else None
+
+    @partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+    def tlv(x, mu, var, lower, upper):
+        z, q, extra, _ = core(x, mu, var, lower, upper)
+        return -0.5 * z * z - _LOG_SQRT_2PI + jnp.log(q) + extra
+
+    @partial(tlv.defjvp, symbolic_zeros=True)
+    def _tlv_jvp(lower, upper, primals, tangents):
+        z, q, extra, partials = core(*primals, lower, upper)
+        out = -0.5 * z * z - _LOG_SQRT_2PI + jnp.log(q) + extra
+        t = tangent(partials, tangents)
+        return out, jnp.zeros_like(out) if t is None else jnp.broadcast_to(t, out.shape)
+
+    def sum_log(q):
+        # sum(log q) as logs of products of 8 mantissas plus the exponents' sum
+        m, e = jnp.frexp(jnp.ravel(q))
+        m = jnp.pad(m, (0, -m.size % 8), constant_values=1.0)
+        return jnp.log(m.reshape(-1, 8).prod(axis=1)).sum() + np.log(2.0) * e.sum()
+
+    def sum_value(z, q, extra, mask):
+        return jnp.where(mask, extra - 0.5 * z * z - _LOG_SQRT_2PI, 0.0).sum() + sum_log(jnp.where(mask, q, 1.0))
+
+    @partial(jax.custom_jvp, nondiff_argnums=(3, 4))
+    def tlv_sum(x, mu, var, lower, upper, mask):
+        x, mu, var, mask = jnp.broadcast_arrays(x, mu, var, mask)
+        z, q, extra, _ = core(x, mu, var, lower, upper)
+        return sum_value(z, q, extra, mask)
+
+    @partial(tlv_sum.defjvp, symbolic_zeros=True)
+    def _tlv_sum_jvp(lower, upper, primals, tangents):
+        x, mu, var, mask = jnp.broadcast_arrays(*primals)
+        z, q, extra, partials = core(x, mu, var, lower, upper)
+        out = sum_value(z, q, extra, mask)
+        t = tangent(partials, tangents[:3])
+        return out, jnp.zeros_like(out) if t is None else jnp.where(mask, t, 0.0).sum()
+
+    return tlv, tlv_sum
 
 
 def _reflect(a, b, xp):
@@ -163,8 +248,21 @@ def truncnorm_logpdf_var(x, mu, var, lower, upper, xp=PT):
     squares; a square root and a division per star (and their derivatives)
     cost about as much as the two ``erfc`` of the normaliser.
     """
+    if hasattr(xp, "truncnorm_logpdf_var"):
+        return xp.truncnorm_logpdf_var(x, mu, var, lower, upper)
     inv = xp.rsqrt(var)
     return _truncnorm_logpdf_inv(x, mu, inv, xp.log(inv), lower, upper, xp)
+
+
+def truncnorm_logpdf_var_sum(x, mu, var, lower, upper, mask, xp=PT):
+    """Sum of :func:`truncnorm_logpdf_var` over the elements where ``mask`` is true.
+
+    With JAX ops, one fused function of a quarter of the cost (see
+    :func:`_jax_truncnorm`); with PyTensor, the masked sum of the formula.
+    """
+    if hasattr(xp, "truncnorm_logpdf_var_sum"):
+        return xp.truncnorm_logpdf_var_sum(x, mu, var, lower, upper, mask)
+    return xp.where(mask, truncnorm_logpdf_var(x, mu, var, lower, upper, xp), 0.0).sum()
 
 
 class Standardize(Transform):

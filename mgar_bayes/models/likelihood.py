@@ -245,9 +245,13 @@ def gaussian_logp(feh, feh_var, intercept, gradient, rg_obs, rg_err, *, r_ref, f
     one of Normal(mu(R_g,obs), sigma_eff). Same arguments as
     :func:`integrated_logp`.
     """
-    mu_obs = intercept + gradient * (rg_obs - r_ref)
+    return truncnorm_logpdf_var(feh, *gaussian_moments(feh_var, intercept, gradient, rg_obs, rg_err, r_ref), *feh_range, xp)
+
+
+def gaussian_moments(feh_var, intercept, gradient, rg_obs, rg_err, r_ref):
+    """Mean [dex] and variance [dex^2] of the untruncated [Fe/H] of :func:`gaussian_logp`."""
     g_dr = gradient * rg_err
-    return truncnorm_logpdf_var(feh, mu_obs, feh_var + g_dr * g_dr, *feh_range, xp)
+    return intercept + gradient * (rg_obs - r_ref), feh_var + g_dr * g_dr
 
 
 def sampled_logp(feh, feh_var, intercept, gradient, rg, *, r_ref, feh_range, xp=PT):

@@ -6,7 +6,14 @@ import pytensor.tensor as pt
 import pytest
 from scipy import integrate, special, stats
 
-from mgar_bayes.models._math import Standardize, log_diff_ndtr, truncnorm_logpdf
+from mgar_bayes.models._math import (
+    Standardize,
+    jax_ops,
+    log_diff_ndtr,
+    truncnorm_logpdf,
+    truncnorm_logpdf_var,
+    truncnorm_logpdf_var_sum,
+)
 
 
 def _ref(a, b):
@@ -88,3 +95,65 @@ def test_logp_compiles_with_jax_without_erfcx():
     ref = stats.truncnorm.logpdf([-0.5, 0.0, 0.4], -5.0, 2.5, loc=0.0, scale=0.2)
     np.testing.assert_allclose(v, ref, rtol=1e-10)
     assert np.all(np.isfinite(g))
+
+
+# mean, sigma pairs over the bulk and both tails of the truncation [-1, 0.5] (the last ones
+# put the mean > 37 sigma outside it, where the asymptotic normaliser takes over)
+_MU = np.array([-0.3, 0.1, 0.45, -0.95, 2.0, -4.0, 0.0, -0.2, 3.0, -1.5, 0.8, 40.0, -60.0])
+_SIG = np.array([0.1, 0.3, 0.05, 0.02, 0.2, 0.5, 5.0, 1e-3, 0.05, 0.04, 0.002, 1.0, 1.0])
+_X = np.array([-0.2, 0.0, 0.4, -0.99, 0.45, -0.9, 0.3, -0.2, 0.49, -0.95, 0.49, 0.5, -1.0])
+
+
+def _pt_logpdf_and_grads():
+    x, mu, var = pt.dvector(), pt.dvector(), pt.dvector()
+    out = truncnorm_logpdf_var(x, mu, var, -1.0, 0.5)
+    return pytensor.function([x, mu, var], [out, *pt.grad(out.sum(), [x, mu, var])])
+
+
+def test_jax_truncnorm_matches_the_formula_with_its_gradient():
+    """The JAX kernel (one log, analytic derivatives) equals the PyTensor formula and its autodiff."""
+    jax = pytest.importorskip("jax")
+    xp = jax_ops()
+    var = _SIG**2
+    want = _pt_logpdf_and_grads()(_X, _MU, var)
+    got = jax.vmap(jax.value_and_grad(lambda x, m, v: xp.truncnorm_logpdf_var(x, m, v, -1.0, 0.5), argnums=(0, 1, 2)))(
+        _X, _MU, var
+    )
+    got = [got[0], *got[1]]
+    for g, w, name in zip(got, want, ("value", "d/dx", "d/dmu", "d/dvar"), strict=True):
+        np.testing.assert_allclose(np.asarray(g), w, rtol=1e-9, atol=1e-9, err_msg=name)
+    near = np.abs(np.where(_MU > 0.5, _MU - 0.5, np.where(_MU < -1, -1 - _MU, 0.0))) / _SIG < 37
+    ref = stats.truncnorm.logpdf(_X, (-1 - _MU) / _SIG, (0.5 - _MU) / _SIG, loc=_MU, scale=_SIG)
+    np.testing.assert_allclose(np.asarray(got[0])[near], ref[near], rtol=1e-10)
+
+
+def test_jax_truncnorm_sum_equals_the_masked_sum_of_its_terms():
+    """The summed kernel (logs of products of eight terms) is the sum of the per-star values, gradient included."""
+    jax = pytest.importorskip("jax")
+    xp = jax_ops()
+    rng = np.random.default_rng(2)
+    n = 203  # not a multiple of 8
+    mu = np.concatenate([_MU, rng.uniform(-1.2, 0.7, n - len(_MU))])
+    var = np.concatenate([_SIG, rng.uniform(0.01, 0.6, n - len(_SIG))]) ** 2
+    x = np.concatenate([_X, rng.uniform(-1.0, 0.5, n - len(_X))])
+    mask = rng.uniform(size=n) < 0.8
+
+    def per_star(m, v):
+        return jnp.where(mask, xp.truncnorm_logpdf_var(x, m, v, -1.0, 0.5), 0.0).sum()
+
+    def summed(m, v):
+        return truncnorm_logpdf_var_sum(x, m, v, -1.0, 0.5, mask, xp)
+
+    jnp = jax.numpy
+    want = jax.value_and_grad(per_star, argnums=(0, 1))(mu, var)
+    got = jax.value_and_grad(summed, argnums=(0, 1))(mu, var)
+    np.testing.assert_allclose(float(got[0]), float(want[0]), rtol=1e-12)
+    for g, w in zip(got[1], want[1], strict=True):
+        np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-12, atol=1e-12)
+        assert np.all(np.asarray(g)[~mask] == 0.0)
+    # terms of 1e+300 and 1e-300 in one product of eight: no over- or underflow
+    tiny = summed(np.full(n, 0.5 + 37.0 * 0.01), np.full(n, 0.01**2))
+    assert np.isfinite(float(tiny))
+    # the PyTensor route of the same function is the masked sum of the formula
+    f = pytensor.function([], truncnorm_logpdf_var_sum(x, mu, var, -1.0, 0.5, mask))
+    np.testing.assert_allclose(f(), float(want[0]), rtol=1e-10)
