@@ -12,10 +12,17 @@ padded to a common count per bin with a mask, so one compilation serves every
 bin.
 
 The log-density is written with the same formulas as the PyMC model
-(:mod:`.likelihood`, evaluated with JAX ops), in the same coordinates: the
-standardised gradient, intercept and log-scatter of the pre-fit and the
-unit-scale latent R_g of ``rg_raw``. The tests check it against the PyMC
-model's own log-density bin by bin.
+(:mod:`.likelihood`, evaluated with JAX ops), in the same coordinates for
+the gradient, the intercept (standardised by the pre-fit) and the latent R_g
+(unit-scale ``rg_raw``). The scatter is sampled as sigma = |w| with
+w ~ Normal(0, scatter_sigma), the same model as sigma ~ HalfNormal: every
+term depends on sigma^2 = w^2, so the density is smooth through w = 0. In
+the old bins C25's 1/P inflation lets sigma run down to ~0 (its posterior
+flat from 0 to ~0.005 dex), which in PyMC's log(sigma) is an exponential tail
+beside a steep edge: step sizes of 0.2 and 13-14 leapfrog steps per draw,
+where w gives 5-6, as in the young bins (benchmarks/c25_size.py). The tests
+check the density against the PyMC model's, bin by bin, with the Jacobian of
+the change of coordinates.
 """
 
 from __future__ import annotations
@@ -55,7 +62,8 @@ class BinBlocks:
     Gaussian treatment. Per group, arrays of shape (K, n_pad): ``feh``,
     ``ip2`` (1/P^2, P of the star's own bin), ``e2_ip2`` (dFeH^2 / P^2),
     ``rg``, ``rg_err``, ``mask`` and ``star`` (index into the star table, -1 for padding).
-    ``loc`` holds the per-bin pre-fit, shape (K,): ``g0, gse, b0, bse, ls0``.
+    ``loc`` holds the per-bin pre-fit, shape (K,): ``g0, gse, b0, bse, s0, sse``
+    (w = s0 + sse theta_2, see the module's description).
     """
 
     groups: dict[str, dict[str, np.ndarray]]
@@ -135,17 +143,50 @@ def bin_blocks(data, priors: PriorConfig, local: np.ndarray, pf, used: np.ndarra
         "gse": pf.gradient_se[used],
         "b0": pf.intercept[used],
         "bse": pf.intercept_se[used],
-        "ls0": np.log(pf.scatter[used]),
     }
+    loc["s0"], loc["sse"] = _scatter_prefit(groups, loc, priors.r_ref)
     return BinBlocks(groups=groups, loc=loc, latent=latent, treatment=treatment)
+
+
+def _scatter_prefit(groups, loc, r_ref: float) -> tuple[np.ndarray, np.ndarray]:
+    """Moment estimate of each bin's scatter under the model's variance, and its standard error [dex].
+
+    The residuals r about the pre-fit line have E[r^2] = v = w^2 / P^2 +
+    dFeH^2 / P^2 + nabla^2 dR_g^2 and Var(r^2) ~ 2 v^2; w^2 is the weighted
+    least-squares fit of r^2 - (the known terms) on 1/P^2 with weights 1 / v^2,
+    iterated three times. It sets the sampler's coordinate w = s0 + sse theta_2.
+    The pre-fit of :func:`~.gradient.prefit` ignores the 1/P inflation, so its
+    scatter can be 4 times the model's (old thick-disk bins) and 50 posterior
+    sd away; a warm-up that starts on the identity mass matrix then spends
+    most of its leapfrog steps in its first 100 iterations. With this pre-fit
+    theta_2 is ~N(0, 1) from the start, as the gradient and intercept are;
+    where the estimate is 0 (C25's inflation at old ages), w is centred on 0.
+    """
+
+    def stack(key):
+        return np.concatenate([g[key] for g in groups.values()], axis=1)
+
+    mask = stack("mask")
+    resid = stack("feh") - (loc["b0"][:, None] + loc["g0"][:, None] * (stack("rg") - r_ref))
+    known = stack("e2_ip2") + (loc["g0"][:, None] * stack("rg_err")) ** 2
+    ip2 = stack("ip2")
+    u = resid**2 - known
+    w2 = np.full(len(mask), 0.01)
+    for _ in range(3):
+        weight = np.where(mask, 1.0 / (w2[:, None] * ip2 + known) ** 2, 0.0)
+        info = np.maximum((weight * ip2 * ip2).sum(axis=1), 1e-300)
+        w2 = np.maximum((weight * ip2 * u).sum(axis=1) / info, 0.0)
+    w2_se = np.sqrt(2.0 / info)
+    s0 = np.sqrt(w2)
+    return s0, np.maximum(np.sqrt(w2 + w2_se) - s0, 1e-4)
 
 
 def _line(params, d):
     th = params["theta"]
-    return d["g0"] + d["gse"] * th[0], d["b0"] + d["bse"] * th[1], d["ls0"] + th[2]
+    return d["g0"] + d["gse"] * th[0], d["b0"] + d["bse"] * th[1], d["s0"] + d["sse"] * th[2]
 
 
-def _group_loglike(params, d, g, b, scatter, name, blocks: BinBlocks, priors: PriorConfig, pointwise: bool):
+def _group_loglike(params, d, g, b, w, name, blocks: BinBlocks, priors: PriorConfig, pointwise: bool):
     """[Fe/H] log-likelihood (per star, or summed over the bin's stars) and latent-R_g log-prior of one group.
 
     The sum is taken by :func:`~._math.truncnorm_logpdf_var_sum` where the
@@ -155,7 +196,7 @@ def _group_loglike(params, d, g, b, scatter, name, blocks: BinBlocks, priors: Pr
     xp = jax_ops()
     grp = d[name]
     mask = grp["mask"]
-    var = scatter**2 * grp["ip2"] + grp["e2_ip2"]  # C25 eq. A4, (sigma^2 + dFeH^2) / P^2; data parts precomputed
+    var = w * w * grp["ip2"] + grp["e2_ip2"]  # C25 eq. A4, (sigma^2 + dFeH^2) / P^2; data parts precomputed
     kind = blocks.latent.get(name)
     if kind is None and blocks.treatment == "integrate":
         lik = integrated_logp(
@@ -185,7 +226,7 @@ def bin_log_density(params, d, blocks: BinBlocks, priors: PriorConfig, pointwise
     Parameters
     ----------
     params : dict
-        ``theta`` (standardised gradient, intercept, log-scatter) and
+        ``theta`` (standardised gradient, intercept and w = +-scatter) and
         ``z_<group>`` for the groups with a latent R_g.
     d : dict
         One bin's slice of the blocks (``loc`` entries and the groups).
@@ -193,17 +234,15 @@ def bin_log_density(params, d, blocks: BinBlocks, priors: PriorConfig, pointwise
         Also return the per-star log-likelihood of each group.
     """
     xp = jax_ops()
-    g, b, log_s = _line(params, d)
-    scatter = xp.exp(log_s)
+    g, b, w = _line(params, d)
     lp = (
         normal_logpdf(g, priors.gradient_mu, priors.gradient_sigma, xp)
         + normal_logpdf(b, priors.intercept_mu, priors.intercept_sigma, xp)
-        + normal_logpdf(scatter, 0.0, priors.scatter_sigma, xp)
-        + log_s  # log |d scatter / d log-scatter|
+        + normal_logpdf(w, 0.0, priors.scatter_sigma, xp)  # HalfNormal of |w|, up to log 2
     )
     liks = {}
     for name in blocks.groups:
-        lik, prior = _group_loglike(params, d, g, b, scatter, name, blocks, priors, pointwise)
+        lik, prior = _group_loglike(params, d, g, b, w, name, blocks, priors, pointwise)
         if pointwise:
             lik = xp.where(d[name]["mask"], lik, 0.0)
             liks[name] = lik
@@ -359,7 +398,7 @@ def sample_bins_numpyro(
     posterior: dict[str, np.ndarray] = {
         "gradient": loc["g0"] + loc["gse"] * theta[..., 0],
         "intercept": loc["b0"] + loc["bse"] * theta[..., 1],
-        "scatter": np.exp(loc["ls0"] + theta[..., 2]),
+        "scatter": np.abs(loc["s0"] + loc["sse"] * theta[..., 2]),
     }
     if latent_names:
         posterior["rg_raw"] = raw["rg_raw"]

@@ -45,7 +45,8 @@ def _points(m, rng):
     """Two random points of the PyMC model and the same points as per-bin sampler parameters."""
     data, pr = m.data, m.priors
     used, local = m._used_bins(data)
-    blocks = bin_blocks(data, pr, local, prefit(data, pr.r_ref), used)
+    pf = prefit(data, pr.r_ref)
+    blocks = bin_blocks(data, pr, local, pf, used)
     names = {v.name.split("_")[0]: v.name for v in m.model.value_vars}
     edge = edge_stars(data.rg, data.rg_err, pr.rg_range)
     latent_star = np.arange(data.n) if pr.rg_treatment == "sample" else np.flatnonzero(edge)
@@ -57,8 +58,11 @@ def _points(m, rng):
         if "rg" in names:
             point[names["rg"]] = raw[latent_star]
         per_bin = []
+        # PyMC's scatter coordinate is u = log(scatter) - log(prefit scatter), the sampler's (scatter - s0) / sse
+        scatter = np.exp(np.log(pf.scatter[used]) + theta[:, 2])
+        theta_2 = (scatter - blocks.loc["s0"]) / blocks.loc["sse"]
         for k in range(blocks.n_bins):
-            p = {"theta": theta[k]}
+            p = {"theta": np.array([theta[k, 0], theta[k, 1], theta_2[k]])}
             for name in blocks.latent:
                 star = blocks.groups[name]["star"][k]
                 p[f"z_{name}"] = np.where(star >= 0, raw[np.maximum(star, 0)], 0.0)
@@ -69,7 +73,12 @@ def _points(m, rng):
 
 @pytest.mark.parametrize("treatment", ["sample", "integrate", "gaussian"])
 def test_bin_density_matches_pymc_model(edgy, bins3, treatment):
-    """Sum over bins of the JAX density differs from the PyMC model's log p by a constant only."""
+    """Sum over bins of the JAX density differs from the PyMC model's log p by a constant only.
+
+    The two differ in the scatter's coordinate: PyMC's u = log(scatter) - c,
+    the sampler's theta_2 = (scatter - s0) / sse, so log p_PyMC(u) = log p(theta_2)
+    + u + const, and the gradient in u is (scatter / sse) d/dtheta_2 + 1.
+    """
     stars, _ = edgy
     m = _built(stars, bins3, treatment)
     blocks, points = _points(m, np.random.default_rng(5))
@@ -85,7 +94,13 @@ def test_bin_density_matches_pymc_model(edgy, bins3, treatment):
         )
 
     (pa, ba), (pb, bb) = points
-    np.testing.assert_allclose(jax_total(ba) - jax_total(bb), logp(pa) - logp(pb), rtol=1e-9, atol=1e-6)
+    u_a, u_b = (pt_[m.model.value_vars[2].name].sum() for pt_ in (pa, pb))
+    assert m.model.value_vars[2].name.startswith("scatter")
+    np.testing.assert_allclose(jax_total(ba) - jax_total(bb), logp(pa) - logp(pb) - (u_a - u_b), rtol=1e-9, atol=1e-6)
+    # sigma = |w|: the sampler's density is the same at -w (theta_2 -> -2 s0 / sse - theta_2)
+    mirror = -2.0 * blocks.loc["s0"] / blocks.loc["sse"]
+    mirrored = [{**p, "theta": p["theta"] * np.array([1.0, 1.0, -1.0]) + np.array([0.0, 0.0, mirror[k]])} for k, p in enumerate(ba)]
+    np.testing.assert_allclose(jax_total(mirrored), jax_total(ba), rtol=1e-12)
 
     # the gradient the sampler follows (analytic derivatives of the likelihood) is PyMC's autodiff one
     jax = pytest.importorskip("jax")
@@ -103,6 +118,8 @@ def test_bin_density_matches_pymc_model(edgy, bins3, treatment):
         for name in blocks.latent:
             star = blocks.groups[name]["star"][k]
             got_latent[star[star >= 0]] = np.asarray(gk[f"z_{name}"])[star >= 0]
+    scatter = blocks.loc["s0"] + blocks.loc["sse"] * np.array([p["theta"][2] for p in ba])
+    got_theta[:, 2] = got_theta[:, 2] * scatter / blocks.loc["sse"] + 1.0
     for j, var in enumerate(("gradient", "intercept", "scatter")):
         np.testing.assert_allclose(got_theta[:, j], want[names[var]], rtol=1e-8, atol=1e-8, err_msg=var)
     if "rg" in names:
@@ -170,3 +187,29 @@ def test_pymc_backend_still_joint(latent_fit):
     """Only the numpyro backend takes the per-bin route; FAST (pymc) fits the joint model."""
     assert latent_fit[0].sampler.backend == FAST.backend == "pymc"
     assert "sampling" not in latent_fit[0].idata.attrs
+
+
+@pytest.mark.parametrize("w_true", [0.0, 0.02, 0.07])
+def test_scatter_prefit_recovers_the_model_scatter(w_true):
+    """The sampler's scatter coordinate is centred within ~2 of its own sd of the truth, 1/P inflation included."""
+    from mgar_bayes.models._binwise import _scatter_prefit
+
+    rng = np.random.default_rng(11)
+    n = 3000
+    p_own = rng.uniform(0.2, 1.0, n)
+    feh_err = rng.uniform(0.03, 0.08, n)
+    rg = rng.uniform(4.0, 16.0, n)
+    rg_err = np.full(n, 0.3)
+    g, b = -0.06, -0.1
+    # R_g,obs scatters about the true R_g, so its error enters the residuals as nabla dR_g
+    sd = np.sqrt((w_true**2 + feh_err**2) / p_own**2)
+    feh = b + g * (rg + rg_err * rng.normal(size=n) - 8.27) + sd * rng.normal(size=n)
+    group = {
+        "feh": feh[None], "rg": rg[None], "rg_err": rg_err[None], "mask": np.ones((1, n), bool),
+        "ip2": p_own[None] ** -2, "e2_ip2": (feh_err / p_own)[None] ** 2,
+    }
+    s0, sse = _scatter_prefit({"all": group}, {"g0": np.array([g]), "b0": np.array([b])}, 8.27)
+    assert sse[0] > 0
+    assert abs(s0[0] - w_true) < 2.5 * sse[0], (s0, sse)
+    if w_true > 0:
+        assert sse[0] < 0.3 * w_true
