@@ -269,6 +269,34 @@ def _initial_params(blocks: BinBlocks, chains: int, seed: int) -> dict[str, np.n
     return out
 
 
+def _star_log_likelihood(theta: np.ndarray, blocks: BinBlocks, priors: PriorConfig) -> np.ndarray:
+    """Pointwise log-likelihood of every draw, (chain, draw, star) in star-table order, for one group without latent R_g.
+
+    Each star takes its bin's line at each draw: one elementwise pass over
+    (chain, draw, star) on one device, written once into the array that the
+    InferenceData keeps (no padded per-bin copy, no gather, no host copy).
+    Fresh memory is slow to touch on some virtual machines (~3 ms per MB
+    here), and the log-likelihood of a C25-size population is 300-400 MB.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    (name, grp), = blocks.groups.items()
+    star = grp["star"]
+    slot = blocks.slot_index([name])  # star-table order -> flattened (bin, slot)
+    k_of, _ = np.unravel_index(slot, star.shape)
+    per_star = {key: np.asarray(v, dtype=bool if key == "mask" else float).ravel()[slot] for key, v in grp.items() if key != "star"}
+    loc = {key: v[k_of] for key, v in blocks.loc.items()}
+
+    @jax.jit
+    def ll(theta, loc, per_star):
+        th = jnp.moveaxis(theta[:, k_of], 1, -2)  # (chain, star, draw, 3) -> (chain, draw, star, 3)
+        g, b, w = _line({"theta": jnp.moveaxis(th, -1, 0)}, loc)
+        return _group_loglike({}, {name: per_star}, g, b, w, name, blocks, priors, pointwise=True)[0]
+
+    return np.asarray(ll(theta, loc, per_star))
+
+
 def sample_bins_numpyro(
     model: pm.Model,
     blocks: BinBlocks,
@@ -311,6 +339,9 @@ def sample_bins_numpyro(
     t0 = time.perf_counter()
     d_all = _device_arrays(blocks)
     want_ll = bool(sampler.log_likelihood)
+    # without latent R_g the log-likelihood is a function of the line's draws alone: computed
+    # after sampling, on one device, straight into star order (see _star_log_likelihood)
+    ll_after = want_ll and not blocks.latent and len(blocks.groups) == 1
 
     def potential_gen(d):
         return lambda p: -bin_log_density(p, d, blocks, priors)
@@ -339,7 +370,7 @@ def sample_bins_numpyro(
             }
             if sampler.keep_latent:
                 out.update({k: v for k, v in s.z.items() if k != "theta"})
-            if want_ll:
+            if want_ll and not ll_after:
                 out["ll"] = bin_log_density(s.z, d, blocks, priors, pointwise=True)[1]
             return out
 
@@ -363,7 +394,7 @@ def sample_bins_numpyro(
 
     latent_names = list(blocks.latent) if sampler.keep_latent else []
     index = {
-        "ll": blocks.slot_index(list(blocks.groups)) if want_ll else None,
+        "ll": blocks.slot_index(list(blocks.groups)) if want_ll and not ll_after else None,
         "rg_raw": blocks.slot_index(latent_names) if latent_names else None,
     }
 
@@ -376,7 +407,7 @@ def sample_bins_numpyro(
         # one bin after another: a vmapped batch would make every bin take as many
         # leapfrog steps as the slowest one in each draw (measured 2.2x the work)
         out = jax.lax.map(lambda a: run(*a), (keys, z0, d))
-        if want_ll:
+        if want_ll and not ll_after:
             out["ll"] = to_stars([out["ll"][name] for name in blocks.groups], index["ll"])
         if latent_names:
             out["rg_raw"] = to_stars([out.pop(f"z_{name}") for name in latent_names], index["rg_raw"])
@@ -391,6 +422,8 @@ def sample_bins_numpyro(
     z0 = _initial_params(blocks, chains, seed)
     d_rep = jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (chains,) + x.shape), d_all)
     raw = jax.device_get(runner(keys, z0, d_rep))  # (chain, bin, draw, ...); ll, rg_raw: (chain, draw, star)
+    if ll_after:
+        raw["ll"] = _star_log_likelihood(raw["theta"], blocks, priors)
     t1 = time.perf_counter()
 
     theta = np.moveaxis(raw["theta"], 1, 2)  # (chain, draw, bin, 3)

@@ -148,16 +148,26 @@ def test_per_bin_fit_agrees_with_pymc_backend(sim3, bins3, latent_fit):
     assert idata.log_likelihood["feh"].shape == (2, 300, m.data.n)
 
 
-def test_per_bin_log_likelihood_and_latent_layout(edgy, bins3):
-    """Stored rg_raw and pointwise log-likelihood sit on the right stars (checked against PyMC)."""
+@pytest.mark.parametrize("treatment", ["integrate", "gaussian"])
+def test_per_bin_log_likelihood_and_latent_layout(edgy, bins3, treatment):
+    """Stored rg_raw and pointwise log-likelihood sit on the right stars (checked against PyMC).
+
+    With a latent R_g (``integrate``: the edge stars) the log-likelihood is
+    recorded at every draw inside the sampler; without (``gaussian``) it is
+    computed after sampling from the line's draws.
+    """
     stars, _ = edgy
     spec = SamplerConfig(backend="numpyro", draws=20, tune=50, chains=2, keep_latent=True)
-    m = BinGradientModel(priors=PriorConfig(rg_treatment="integrate"), sampler=spec)
+    m = BinGradientModel(priors=PriorConfig(rg_treatment=treatment), sampler=spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         idata = m.fit(stars, bins3, population="thin", seed=1)
     post = idata.posterior
-    assert post["rg_raw"].dims == ("chain", "draw", "edge_star")
+    if treatment == "integrate":
+        assert post["rg_raw"].dims == ("chain", "draw", "edge_star")
+    else:
+        assert "rg_raw" not in post
+    assert idata.log_likelihood["feh"].dims == ("chain", "draw", "star")
     model = m.model
     pointwise = model.compile_fn(model.logp(model.observed_RVs, sum=False)[0])
     fwd = {v.name: model.rvs_to_transforms[model.values_to_rvs[v]] for v in model.value_vars}
