@@ -28,6 +28,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/preprocess.py
+	$(PY) benchmarks/likelihood.py
 	$(PY) benchmarks/sampling.py --n 5000 --backends numpyro
 	$(PY) benchmarks/c25_size.py
 

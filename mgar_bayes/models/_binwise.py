@@ -191,7 +191,7 @@ def _group_loglike(params, d, g, b, w, name, blocks: BinBlocks, priors: PriorCon
 
     The sum is taken by :func:`~._math.truncnorm_logpdf_var_sum` where the
     likelihood is one truncated normal per star (the Gaussian and the sampled
-    treatments): the sampler's log-density, at a quarter of the cost.
+    treatments): the sampler's log-density, at less than half the cost.
     """
     xp = jax_ops()
     grp = d[name]

@@ -99,9 +99,9 @@ def _jax_truncnorm(jax, jnp):
     of eight stars' terms (split into mantissa and exponent, so no product
     over- or underflows): an eighth of the logs. The derivatives come from the
     value's own pieces (phi(a)/Z, phi(b)/Z) rather than from differentiating
-    ``erfc``. Per star, value and gradient of the [Fe/H] likelihood cost
-    ~24 ns instead of ~95 ns on one core (benchmarks/sampling.py), with the
-    same numbers to ~1e-12 relative.
+    ``erfc``. Value and gradient of a bin's [Fe/H] likelihood cost less than
+    half of the differentiated formula's (``benchmarks/likelihood.py``), with
+    the same numbers to ~1e-12 relative.
     """
     from jax.custom_derivatives import SymbolicZero
 
@@ -257,7 +257,7 @@ def truncnorm_logpdf_var(x, mu, var, lower, upper, xp=PT):
 def truncnorm_logpdf_var_sum(x, mu, var, lower, upper, mask, xp=PT):
     """Sum of :func:`truncnorm_logpdf_var` over the elements where ``mask`` is true.
 
-    With JAX ops, one fused function of a quarter of the cost (see
+    With JAX ops, one fused function of less than half the cost (see
     :func:`_jax_truncnorm`); with PyTensor, the masked sum of the formula.
     """
     if hasattr(xp, "truncnorm_logpdf_var_sum"):
