@@ -20,7 +20,7 @@ term depends on sigma^2 = w^2, so the density is smooth through w = 0. In
 the old bins C25's 1/P inflation lets sigma run down to ~0 (its posterior
 flat from 0 to ~0.005 dex), which in PyMC's log(sigma) is an exponential tail
 beside a steep edge: step sizes of 0.2 and 13-14 leapfrog steps per draw,
-where w gives 5-6, as in the young bins (benchmarks/c25_size.py). The tests
+where w gives 6-7, about as in the young bins (benchmarks/c25_size.py). The tests
 check the density against the PyMC model's, bin by bin, with the Jacobian of
 the change of coordinates.
 """
@@ -269,7 +269,7 @@ def _initial_params(blocks: BinBlocks, chains: int, seed: int) -> dict[str, np.n
     return out
 
 
-def _star_log_likelihood(theta: np.ndarray, blocks: BinBlocks, priors: PriorConfig) -> np.ndarray:
+def _star_log_likelihood(theta: np.ndarray, blocks: BinBlocks, priors: PriorConfig, d_all: dict) -> np.ndarray:
     """Pointwise log-likelihood of every draw, (chain, draw, star) in star-table order, for one group without latent R_g.
 
     Each star takes its bin's line at each draw: one elementwise pass over
@@ -281,11 +281,10 @@ def _star_log_likelihood(theta: np.ndarray, blocks: BinBlocks, priors: PriorConf
     import jax
     import jax.numpy as jnp
 
-    (name, grp), = blocks.groups.items()
-    star = grp["star"]
+    (name,) = blocks.groups
     slot = blocks.slot_index([name])  # star-table order -> flattened (bin, slot)
-    k_of, _ = np.unravel_index(slot, star.shape)
-    per_star = {key: np.asarray(v, dtype=bool if key == "mask" else float).ravel()[slot] for key, v in grp.items() if key != "star"}
+    k_of, _ = np.unravel_index(slot, blocks.groups[name]["star"].shape)
+    per_star = {key: v.ravel()[slot] for key, v in d_all[name].items()}  # d_all: _device_arrays(blocks)
     loc = {key: v[k_of] for key, v in blocks.loc.items()}
 
     @jax.jit
@@ -339,9 +338,9 @@ def sample_bins_numpyro(
     t0 = time.perf_counter()
     d_all = _device_arrays(blocks)
     want_ll = bool(sampler.log_likelihood)
-    # without latent R_g the log-likelihood is a function of the line's draws alone: computed
-    # after sampling, on one device, straight into star order (see _star_log_likelihood)
-    ll_after = want_ll and not blocks.latent and len(blocks.groups) == 1
+    # without latent R_g (then there is one star group) the log-likelihood is a function of the
+    # line's draws alone: computed after sampling, straight into star order (_star_log_likelihood)
+    ll_in_loop = want_ll and bool(blocks.latent)
 
     def potential_gen(d):
         return lambda p: -bin_log_density(p, d, blocks, priors)
@@ -370,7 +369,7 @@ def sample_bins_numpyro(
             }
             if sampler.keep_latent:
                 out.update({k: v for k, v in s.z.items() if k != "theta"})
-            if want_ll and not ll_after:
+            if ll_in_loop:
                 out["ll"] = bin_log_density(s.z, d, blocks, priors, pointwise=True)[1]
             return out
 
@@ -394,7 +393,7 @@ def sample_bins_numpyro(
 
     latent_names = list(blocks.latent) if sampler.keep_latent else []
     index = {
-        "ll": blocks.slot_index(list(blocks.groups)) if want_ll and not ll_after else None,
+        "ll": blocks.slot_index(list(blocks.groups)) if ll_in_loop else None,
         "rg_raw": blocks.slot_index(latent_names) if latent_names else None,
     }
 
@@ -407,7 +406,7 @@ def sample_bins_numpyro(
         # one bin after another: a vmapped batch would make every bin take as many
         # leapfrog steps as the slowest one in each draw (measured 2.2x the work)
         out = jax.lax.map(lambda a: run(*a), (keys, z0, d))
-        if want_ll and not ll_after:
+        if ll_in_loop:
             out["ll"] = to_stars([out["ll"][name] for name in blocks.groups], index["ll"])
         if latent_names:
             out["rg_raw"] = to_stars([out.pop(f"z_{name}") for name in latent_names], index["rg_raw"])
@@ -422,8 +421,8 @@ def sample_bins_numpyro(
     z0 = _initial_params(blocks, chains, seed)
     d_rep = jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (chains,) + x.shape), d_all)
     raw = jax.device_get(runner(keys, z0, d_rep))  # (chain, bin, draw, ...); ll, rg_raw: (chain, draw, star)
-    if ll_after:
-        raw["ll"] = _star_log_likelihood(raw["theta"], blocks, priors)
+    if want_ll and not ll_in_loop:
+        raw["ll"] = _star_log_likelihood(raw["theta"], blocks, priors, d_all)
     t1 = time.perf_counter()
 
     theta = np.moveaxis(raw["theta"], 1, 2)  # (chain, draw, bin, 3)

@@ -130,19 +130,21 @@ def _jax_truncnorm(jax, jnp):
         f_var = 0.5 * inv * inv * (z * z - 1.0 + pb * b - pa * a)
         return z, q, extra, (-zi, f_mu, f_var)
 
+    def value(z, q, extra):
+        return -0.5 * z * z - _LOG_SQRT_2PI + jnp.log(q) + extra
+
     def tangent(partials, tangents):
         terms = [p * t for p, t in zip(partials, tangents, strict=True) if not isinstance(t, SymbolicZero)]
         return sum(terms[1:], terms[0]) if terms else None
 
     @partial(jax.custom_jvp, nondiff_argnums=(3, 4))
     def tlv(x, mu, var, lower, upper):
-        z, q, extra, _ = core(x, mu, var, lower, upper)
-        return -0.5 * z * z - _LOG_SQRT_2PI + jnp.log(q) + extra
+        return value(*core(x, mu, var, lower, upper)[:3])
 
     @partial(tlv.defjvp, symbolic_zeros=True)
     def _tlv_jvp(lower, upper, primals, tangents):
         z, q, extra, partials = core(*primals, lower, upper)
-        out = -0.5 * z * z - _LOG_SQRT_2PI + jnp.log(q) + extra
+        out = value(z, q, extra)
         t = tangent(partials, tangents)
         return out, jnp.zeros_like(out) if t is None else jnp.broadcast_to(t, out.shape)
 

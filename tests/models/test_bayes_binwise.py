@@ -71,6 +71,11 @@ def _points(m, rng):
     return blocks, out
 
 
+def _bin(d, k):
+    """Bin k's slice of the sampler's data arrays."""
+    return {key: ({a: b[k] for a, b in v.items()} if isinstance(v, dict) else v[k]) for key, v in d.items()}
+
+
 @pytest.mark.parametrize("treatment", ["sample", "integrate", "gaussian"])
 def test_bin_density_matches_pymc_model(edgy, bins3, treatment):
     """Sum over bins of the JAX density differs from the PyMC model's log p by a constant only.
@@ -89,7 +94,7 @@ def test_bin_density_matches_pymc_model(edgy, bins3, treatment):
 
     def jax_total(per_bin):
         return sum(
-            float(bin_log_density(p, {k: (v[i] if not isinstance(v, dict) else {a: b[i] for a, b in v.items()}) for k, v in d.items()}, blocks, m.priors))
+            float(bin_log_density(p, _bin(d, i), blocks, m.priors))
             for i, p in enumerate(per_bin)
         )
 
@@ -112,8 +117,7 @@ def test_bin_density_matches_pymc_model(edgy, bins3, treatment):
     got_theta = np.zeros((blocks.n_bins, 3))
     got_latent = np.zeros(m.data.n)
     for k, p in enumerate(ba):
-        dk = {key: (v[k] if not isinstance(v, dict) else {a: b[k] for a, b in v.items()}) for key, v in d.items()}
-        gk = grad(p, dk, blocks, m.priors)
+        gk = grad(p, _bin(d, k), blocks, m.priors)
         got_theta[k] = np.asarray(gk["theta"])
         for name in blocks.latent:
             star = blocks.groups[name]["star"][k]
