@@ -6,6 +6,8 @@ Prints stars/s for
   route), ``Orbit.rguiding``, and the Staeckel approximation with a fixed and a
   tabulated focal length, with the Z_max accuracy against integration;
 - the interpolated L_z -> R_g table;
+- ns per normal draw of the Monte-Carlo generator keyed by (source_id, seed)
+  beside numpy's ``Generator.standard_normal``, on one chunk of draws;
 and the target: a 250,000-star catalogue preprocessed end to end (cuts, frames,
 Monte-Carlo errors, R_g, Z_max, selections) with its wall time and peak memory.
 
@@ -24,8 +26,10 @@ from mgar_bayes.config import GalaxyConfig, OrbitConfig, PipelineConfig
 from mgar_bayes.mock import MockConfig, generate_mock
 from mgar_bayes.orbits import (
     compute_orbits,
+    keyed_normal,
     load_potential,
     rg_table,
+    star_keys,
     zmax_integrate,
     zmax_staeckel,
 )
@@ -36,6 +40,13 @@ def timed(fn, *a, **k):
     t = time.perf_counter()
     out = fn(*a, **k)
     return out, time.perf_counter() - t
+
+
+def ns_per_draw(fn, n_draws: int, repeat: int = 5) -> float:
+    """Best of ``repeat`` timings of ``fn()`` [ns per draw] (the first call warms up)."""
+    fn()
+    best = min(timed(fn)[1] for _ in range(repeat))
+    return 1e9 * best / n_draws
 
 
 def main() -> None:
@@ -88,12 +99,23 @@ def main() -> None:
         z_st, _ = zmax_staeckel(pot, *a, delta=delta)
         acc[label] = np.percentile(np.abs(z_st / z_int - 1), [50, 95])
 
+    # one Monte-Carlo chunk of one observable: chunk_size stars x n_mc draws
+    orb = OrbitConfig()
+    n_rows = min(orb.chunk_size, len(stars))
+    keys = star_keys(stars["source_id"].iloc[:n_rows])
+    rng = np.random.default_rng(orb.seed)
+    n_draws = n_rows * orb.n_mc
+    ns_keyed = ns_per_draw(lambda: keyed_normal(keys, orb.seed, "distance", orb.n_mc), n_draws)
+    ns_numpy = ns_per_draw(lambda: rng.standard_normal((n_rows, orb.n_mc)), n_draws)
+
     print(f"\n{'route':58s} {'stars':>9s} {'seconds':>9s} {'stars/s':>12s}")
     for name, n, t in rows:
         print(f"{name:58s} {n:9d} {t:9.2f} {n / t:12.0f}")
     print(f"\nR_g table vs galpy rguiding: max relative difference {rg_err:.1e}")
     for label, (p50, p95) in acc.items():
         print(f"Z_max Staeckel ({label}) vs integration: median {100 * p50:.2f}%, 95th pct {100 * p95:.2f}%")
+    print(f"normal draws ({n_rows} stars x {orb.n_mc}): keyed by (source_id, seed) {ns_keyed:.1f} ns/draw, "
+          f"numpy Generator.standard_normal {ns_numpy:.1f} ns/draw ({ns_keyed / ns_numpy:.1f}x)")
 
     big = generate_mock(MockConfig(n_stars=args.n_target, seed=2)).stars
     (clean, flow, info), t = timed(preprocess, big, PipelineConfig())

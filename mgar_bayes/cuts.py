@@ -48,9 +48,13 @@ def finite_cuts(columns: Sequence[str]) -> list[Cut]:
 
 
 def catalogue_cuts(cfg: CutsConfig | None = None) -> list[Cut]:
-    """Cuts on catalogue columns (mass, age error, SNR, flags, [Fe/H])."""
+    """Cuts on catalogue columns (age range, mass, age error, SNR, flags, [Fe/H])."""
     cfg = cfg or CutsConfig()
     cuts: list[Cut] = [Cut("age > 0", "age > 0 Gyr", lambda t: _col(t, "age") > 0, ("age",))]
+    if cfg.max_age is not None:
+        # C25 keep ages within their true-age range [0, 13] Gyr
+        amax = cfg.max_age
+        cuts.append(Cut("age max", f"age <= {amax} Gyr", lambda t: _col(t, "age") <= amax, ("age",)))
     if cfg.min_mass is not None:
         m = cfg.min_mass
         cuts.append(Cut("mass", f"mass >= {m} Msun", lambda t: _col(t, "mass") >= m, ("mass",)))

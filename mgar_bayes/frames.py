@@ -115,11 +115,20 @@ def icrs_to_galcen(ra, dec, distance, pmra, pmdec, rv, galaxy: GalaxyConfig | No
     shape = arrays[0].shape
     xyz, vxyz = _icrs_cartesian(*(a.ravel() for a in arrays))
     A, pos0, vel0 = _matrices(galaxy or GalaxyConfig())
-    gx = A @ xyz + pos0[:, None]
-    gv = A @ vxyz + vel0[:, None]
+    gx = np.stack(_rotate(A, *xyz)) + pos0[:, None]
+    gv = np.stack(_rotate(A, *vxyz)) + vel0[:, None]
     out = {"x": gx[0], "y": gx[1], "z": gx[2], "vx": gv[0], "vy": gv[1], "vz": gv[2]}
     out.update(_cylindrical(*gx, *gv))
     return {k: v.reshape(shape) for k, v in out.items()}
+
+
+def _rotate(A: np.ndarray, u0, u1, u2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``A @ (u0, u1, u2)`` element by element.
+
+    A BLAS product's last bits depend on a column's position in the array,
+    which would make a star's coordinates depend on its row or partition.
+    """
+    return tuple(A[i, 0] * u0 + A[i, 1] * u1 + A[i, 2] * u2 for i in range(3))
 
 
 def galcen_to_icrs(R, phi, z, v_R, v_phi, v_z, galaxy: GalaxyConfig | None = None):

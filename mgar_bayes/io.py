@@ -24,6 +24,8 @@ and units of :mod:`mgar_bayes.schema`, already checked by
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import logging
 import os
 import tempfile
@@ -91,11 +93,14 @@ def _format_of(path: Path, known: Mapping[str, str]) -> str | None:
     return None
 
 
-def _read_raw(path: PathLike, keep: Callable[[str], bool] | None = None) -> pd.DataFrame:
+def _read_raw(
+    path: PathLike, keep: Callable[[str], bool] | None = None, *, encoding: str = "utf-8"
+) -> pd.DataFrame:
     """Read a CSV, Parquet or FITS table as it is (no mapping, no validation).
 
     ``keep`` selects columns by name before they are loaded (saves memory on the
-    wide LAMOST VAC); None keeps all.
+    wide LAMOST VAC); None keeps all. ``encoding`` is the text encoding of a CSV
+    file (Parquet and FITS define their own).
     """
     path = Path(path)
     if not path.exists():
@@ -106,9 +111,10 @@ def _read_raw(path: PathLike, keep: Callable[[str], bool] | None = None) -> pd.D
     if fmt is None:
         supported = ", ".join(_FORMATS)
         raise CatalogueError(f"{path}: unknown catalogue format (suffix); supported: {supported}")
+    _check_encoding(encoding, path)
     try:
         if fmt == "csv":
-            return pd.read_csv(path, usecols=keep)
+            return pd.read_csv(path, usecols=keep, encoding=encoding)
         if fmt == "parquet":
             columns = None
             if keep is not None:
@@ -119,12 +125,73 @@ def _read_raw(path: PathLike, keep: Callable[[str], bool] | None = None) -> pd.D
         return _read_fits(path, keep)
     except CatalogueError:
         raise
+    except UnicodeError as exc:  # a CSV in another encoding than the one given
+        raise CatalogueError(_decode_error_message(path, encoding, exc)) from exc
     except pd.errors.EmptyDataError as exc:
         raise CatalogueError(f"{path}: the file is empty (no header, no rows)") from exc
     except Exception as exc:  # any library's complaint becomes one clear message
         raise CatalogueError(
             f"{path}: cannot read as a {fmt.upper()} catalogue: {type(exc).__name__}: {exc}"
         ) from exc
+
+
+def _check_encoding(encoding: str, path: Path) -> None:
+    """A CatalogueError for a name that Python does not know as a text encoding."""
+    try:
+        # bytes-to-bytes codecs such as 'hex' are no text encodings
+        known = getattr(codecs.lookup(encoding), "_is_text_encoding", True)
+    except (LookupError, TypeError):
+        known = False
+    if not known:
+        raise CatalogueError(
+            f"{path}: unknown text encoding {encoding!r}; give a Python codec name, "
+            f"e.g. 'utf-8', 'latin-1' or 'cp1252'"
+        )
+
+
+def _first_undecodable(path: Path, encoding: str) -> tuple[int, int, bytes] | None:
+    """Byte offset, line number (1-based) and bytes of the first undecodable sequence.
+
+    pandas reports positions within its internal buffer, not within the file, so
+    the file is decoded again here, in blocks (only after a failure).
+    """
+    decoder = codecs.getincrementaldecoder(encoding)()
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    offset = newlines = 0  # bytes and newlines of the file before this block
+    with opener(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                # exc.object starts with the bytes the decoder held back from the last block
+                held = len(exc.object) - len(block)
+                before = exc.object[: exc.start]
+                line = newlines - exc.object[:held].count(b"\n") + before.count(b"\n") + 1
+                return offset - held + exc.start, line, exc.object[exc.start : exc.end]
+            if not block:
+                return None
+            offset += len(block)
+            newlines += block.count(b"\n")
+
+
+def _decode_error_message(path: Path, encoding: str, exc: UnicodeError) -> str:
+    try:
+        found = _first_undecodable(path, encoding)
+    except (OSError, EOFError, UnicodeError):
+        found = None
+    if found is not None:
+        start, line, bad = found
+        what = f"byte {bad.hex(' ')} at byte offset {start} (line {line})"
+    elif isinstance(exc, UnicodeDecodeError):
+        what = f"byte {exc.object[exc.start : exc.end].hex(' ')}"
+    else:  # e.g. a UTF-16 file without byte-order mark
+        what = f"the text ({exc})"
+    return (
+        f"{path}: the file is not valid {encoding} text: {what} cannot be decoded with the "
+        f"encoding {encoding!r}; pass the file's encoding, e.g. --encoding latin-1 "
+        f"(Python: encoding='latin-1')"
+    )
 
 
 def _read_fits(path: Path, keep: Callable[[str], bool] | None = None) -> pd.DataFrame:
@@ -402,6 +469,7 @@ def read_catalogue(
     *,
     units: Mapping[str, str] | None = None,
     name: str | None = None,
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read a star catalogue and return the validated canonical table.
 
@@ -424,6 +492,10 @@ def read_catalogue(
         scalings are supported (no parallax to distance, no logarithms).
     name : str, optional
         Name of the table in error messages; default the file path.
+    encoding : str
+        Text encoding of a CSV file, any Python codec name (default
+        ``"utf-8"``; e.g. ``"latin-1"`` or ``"cp1252"`` for files written by
+        older tools). Ignored for Parquet and FITS.
 
     Returns
     -------
@@ -437,7 +509,9 @@ def read_catalogue(
     FileNotFoundError
         ``path`` (or a TOML ``column_map``) does not exist.
     CatalogueError
-        Unknown suffix or unreadable file; a mapped column that the file lacks;
+        Unknown suffix or unreadable file; a CSV that is not valid text in
+        ``encoding`` (the message gives the byte offset and line of the first
+        bad byte) or an unknown encoding name; a mapped column that the file lacks;
         a unit that astropy cannot parse or convert; no ``source_id``; or any
         failure of :func:`~mgar_bayes.schema.validate_catalogue` (missing
         column, non-numeric values, non-positive uncertainty, duplicated
@@ -459,7 +533,7 @@ def read_catalogue(
     all_units = dict(map_units)
     all_units.update(units or {})
 
-    raw = _read_raw(path)
+    raw = _read_raw(path, encoding=encoding)
     df = _apply_map(raw, columns, origin)
 
     if "source_id" not in df.columns:
@@ -630,6 +704,7 @@ def read_lamost_dr8(
     distance_unit: str = "kpc",
     galcen_unit: str = "kpc",
     galcen_err_unit: str = "pc",
+    encoding: str = "utf-8",
 ) -> pd.DataFrame:
     """Read and join the LAMOST DR8 giant VAC and the RGB/RC age catalogue (C25).
 
@@ -676,6 +751,8 @@ def read_lamost_dr8(
         Unit of ``x, y, z, r`` (default "kpc").
     galcen_err_unit : str
         Unit of ``err_x, err_y, err_z, err_r`` (default "pc").
+    encoding : str
+        Text encoding of either file when it is a CSV (default ``"utf-8"``).
 
     Returns
     -------
@@ -699,7 +776,8 @@ def read_lamost_dr8(
     FileNotFoundError
         A file does not exist.
     CatalogueError
-        Unreadable file, missing column, duplicated ``obsid`` in either file
+        Unreadable file (including a CSV that is not valid text in
+        ``encoding``), missing column, duplicated ``obsid`` in either file
         (the values are named), no ``obsid`` in common, a ``status`` that is
         negative or missing, an unconvertible unit, or any failure of
         :func:`~mgar_bayes.schema.validate_catalogue`.
@@ -709,10 +787,14 @@ def read_lamost_dr8(
     vac_origin, age_origin = f"LAMOST VAC {vac_path}", f"age catalogue {age_path}"
     # The real VAC has many more columns than are used: load only these.
     vac = _lower_columns(
-        _read_raw(vac_path, keep=lambda c: str(c).lower() in _VAC_USED), vac_origin, _VAC_REQUIRED
+        _read_raw(vac_path, keep=lambda c: str(c).lower() in _VAC_USED, encoding=encoding),
+        vac_origin,
+        _VAC_REQUIRED,
     )
     ages = _lower_columns(
-        _read_raw(age_path, keep=lambda c: str(c).lower() in _AGE_USED), age_origin, _AGE_REQUIRED
+        _read_raw(age_path, keep=lambda c: str(c).lower() in _AGE_USED, encoding=encoding),
+        age_origin,
+        _AGE_REQUIRED,
     )
     _check_unique_obsid(vac, vac_origin)
     _check_unique_obsid(ages, age_origin)

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -184,6 +186,10 @@ class MockConfig:
     rc_fraction: float = 0.3
 
     def __post_init__(self):
+        n = self.n_stars
+        if isinstance(n, bool | np.bool_) or not isinstance(n, numbers.Integral):
+            raise ValueError(f"n_stars must be a whole number, got {n!r}; e.g. n_stars = 150000")
+        object.__setattr__(self, "n_stars", int(n))
         if self.n_stars < 1:
             raise ValueError(f"n_stars must be >= 1, got {self.n_stars}")
         if not np.isclose(sum(self.fractions), 1.0) or min(self.fractions) < 0:
@@ -366,6 +372,55 @@ def _in_footprint(obs: dict, cfg: MockConfig) -> np.ndarray:
     return (obs["distance"] > cfg.d_min) & (obs["distance"] < cfg.d_max) & (obs["dec"] > cfg.dec_min)
 
 
+# Peak memory of generate_mock per catalogue star: about 930 B measured with
+# tracemalloc for 20,000 and 80,000 stars (footprint over-sampling, the
+# heliocentric transform, catalogue and truth tables); doubled to leave room for
+# saving the tables and for the interpreter.
+BYTES_PER_STAR = 2000
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to this process, or None where unknown.
+
+    MemAvailable of /proc/meminfo (counts reclaimable page cache), else free
+    pages from sysconf; capped by a cgroup v2 limit (containers, batch jobs).
+    """
+    avail = None
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    avail = int(line.split()[1]) * 1024
+                    break
+    except OSError:
+        pass
+    if avail is None:
+        try:
+            avail = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+        except (ValueError, OSError, AttributeError):
+            return None
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
+        if limit != "max":
+            avail = min(avail, int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    return max(avail, 0)
+
+
+def _check_memory(n_stars: int) -> None:
+    """Refuse, before allocating anything, a catalogue that cannot fit in memory."""
+    need = n_stars * BYTES_PER_STAR
+    avail = _available_memory()
+    if avail is not None and need > avail:
+        raise ValueError(
+            f"n_stars = {n_stars} needs about {need / 1e9:,.1f} GB; this machine has "
+            f"{avail / 1e9:,.1f} GB available; use fewer stars "
+            f"(at most about {avail // BYTES_PER_STAR:,})"
+        )
+
+
 def generate_mock(config: MockConfig | None = None, bins: AgeBins | None = None) -> MockCatalogue:
     """Simulate a LAMOST-like giant catalogue with a known MGAR.
 
@@ -379,8 +434,15 @@ def generate_mock(config: MockConfig | None = None, bins: AgeBins | None = None)
     Returns
     -------
     MockCatalogue
+
+    Raises
+    ------
+    ValueError
+        The catalogue would need more memory than is available (about
+        ``BYTES_PER_STAR`` bytes per star); checked before anything is drawn.
     """
     cfg = config or MockConfig()
+    _check_memory(cfg.n_stars)
     bins = bins or AgeBins.from_config(BinningConfig())
     rng = np.random.default_rng(cfg.seed)
     freqs = _Frequencies(cfg.galaxy)

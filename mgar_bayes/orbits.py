@@ -8,6 +8,11 @@
 - Errors come from Monte-Carlo realisations of the heliocentric observables
   (C25 App. A, V21 Sect. 2.1.4): the standard deviation over realisations of
   R, z, v_R, v_phi, v_z and R_g.
+- The Monte-Carlo draws of a star are keyed by its ``source_id`` and the seed
+  (:func:`star_keys`, :func:`keyed_normal`): a counter-based generator, so a
+  star's errors are the same bit for bit in any catalogue that contains it, in
+  any row order, chunking or partitioning, and the relative-error cuts select
+  the same stars.
 
 galpy potentials are used in galpy's natural units with each potential's own
 length and velocity unit (``ro``, ``vo``): MWPotential2014 is scaled to (R0, v0);
@@ -18,7 +23,10 @@ McMillan17 and Irrgang13I keep the ``ro``/``vo`` they carry, unless
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import math
+import operator
 import warnings
 from dataclasses import dataclass
 from functools import lru_cache
@@ -27,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .config import GalaxyConfig, OrbitConfig
-from .frames import K_MASYR_KPC, _matrices, icrs_to_galcen
+from .frames import K_MASYR_KPC, _matrices, _rotate, icrs_to_galcen
 
 __all__ = [
     "GalaxyPotential",
@@ -37,6 +45,8 @@ __all__ = [
     "zmax_staeckel",
     "staeckel_delta",
     "zmax_integrate",
+    "star_keys",
+    "keyed_normal",
     "mc_phase_space",
     "compute_orbits",
 ]
@@ -167,8 +177,19 @@ def staeckel_delta(potential: GalaxyPotential, R, z) -> np.ndarray:
     return interp(np.stack([np.log(Rn), zn], axis=-1)) * potential.ro
 
 
+_N_DELTA_MEDIAN = 2000  # stars behind the "median" focal length
+
+
 def zmax_staeckel(
-    potential: GalaxyPotential, R, v_R, v_phi, z, v_z, delta: float | str | None = "tabulated"
+    potential: GalaxyPotential,
+    R,
+    v_R,
+    v_phi,
+    z,
+    v_z,
+    delta: float | str | None = "tabulated",
+    *,
+    keys: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float | str]:
     """Z_max [kpc] from galpy's Staeckel approximation (``actionAngleStaeckel``).
 
@@ -183,7 +204,13 @@ def zmax_staeckel(
         Focal length of the Staeckel coordinates: a fixed value [kpc];
         ``"tabulated"`` (default; same as None) interpolates galpy's
         ``estimateDeltaStaeckel`` from an (R, |z|) grid at each star's position;
-        ``"median"`` uses one value, the sample's median estimate.
+        ``"median"`` uses one value, the median estimate over the sample (all
+        stars up to 2000, else 2000 of them chosen by ``keys``, or by the
+        phase-space values when no keys are given: never by row position,
+        so any permutation of the stars gives the same value).
+    keys : numpy.ndarray, optional
+        ``uint64`` star keys (:func:`star_keys`), one per star; only used by
+        ``delta="median"``.
 
     Returns
     -------
@@ -207,7 +234,14 @@ def zmax_staeckel(
         used: float | str = "tabulated"
     elif delta == "median":
         idx = np.flatnonzero(ok)
-        idx = idx[np.linspace(0, len(idx) - 1, min(len(idx), 2000)).astype(int)]
+        if len(idx) > _N_DELTA_MEDIAN:
+            # evenly spaced in an order that travels with the stars: by key (a hash,
+            # so a random subsample), else by phase space (stratified in R)
+            by = [a[idx] for a in (vz, vT, vR, zk, Rk)]
+            if keys is not None:
+                by.append(np.asarray(keys)[idx])
+            idx = idx[np.lexsort(by)]
+            idx = idx[np.linspace(0, len(idx) - 1, _N_DELTA_MEDIAN).astype(int)]
         delta_nat = float(estimateDeltaStaeckel(potential.pot, Rk[idx] / ro, zk[idx] / ro, use_physical=False))
         used = delta_nat * ro
     else:
@@ -245,38 +279,257 @@ def zmax_integrate(potential: GalaxyPotential, R, v_R, v_phi, z, v_z, phi=None, 
     return np.asarray(orbits.zmax(use_physical=False)) * ro
 
 
+# --- keyed Monte-Carlo draws ---------------------------------------------------
+#
+# A star's normals are a pure function of (seed, star key, variable, draw index):
+# splitmix64's finaliser applied to the star's per-variable base word XOR a
+# per-draw-index word. Nothing depends on the row, chunk or partition a star is in.
+
+_U64 = (1 << 64) - 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)  # splitmix64 increment (2^64 / golden ratio)
+_M1 = np.uint64(0xBF58476D1CE4E5B9)
+_M2 = np.uint64(0x94D049BB133111EB)
+_SH = {k: np.uint64(k) for k in (1, 12, 27, 30, 31, 63)}
+_ID_PERSON = b"mgar_bayes.sid"  # blake2b personalisation: star identifiers
+_STREAM_PERSON = b"mgar_bayes.mc"  # blake2b personalisation: (seed, variable) words
+
+
+def _mix64(z: np.ndarray, tmp: np.ndarray | None = None) -> np.ndarray:
+    """splitmix64 finaliser of a uint64 array, in place (multiplications wrap mod 2^64)."""
+    with np.errstate(over="ignore"):
+        tmp = np.right_shift(z, _SH[30], out=tmp)
+        z ^= tmp
+        z *= _M1
+        np.right_shift(z, _SH[27], out=tmp)
+        z ^= tmp
+        z *= _M2
+        np.right_shift(z, _SH[31], out=tmp)
+        z ^= tmp
+    return z
+
+
+def _int_word(v: int) -> int:
+    if not -(1 << 63) <= v <= _U64:
+        raise ValueError(f"integer source_id {v} does not fit in 64 bits")
+    return v & _U64  # two's complement: int64 -1 and uint64 2^64-1 are one key
+
+
+def _integral(x: float) -> int:
+    if not (math.isfinite(x) and x == math.floor(x)):
+        raise ValueError(f"source_id {x!r} is not an integer; star identifiers must be integers or text")
+    return int(x)
+
+
+def _text_word(b: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(b, digest_size=8, person=_ID_PERSON).digest(), "little")
+
+
+def star_keys(ids) -> np.ndarray:
+    """Stable 64-bit key per star identifier, the same in every process and machine.
+
+    Parameters
+    ----------
+    ids : array_like
+        Star identifiers (``source_id``): integers (any width, signed or
+        unsigned; Python, numpy and pandas integers give the same key for the
+        same value, so ``42 == np.int64(42)``), floats holding integral values
+        (``42.0`` is the integer 42; NaN and non-integral floats raise
+        ``ValueError``; a float64 cannot hold every integer above 2^53, so
+        large identifiers that went through float are other identifiers), text
+        (``str``: its UTF-8 bytes) or ``bytes``; an object array may mix them.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``uint64`` keys, same shape as ``ids``. Integers are mixed with
+        splitmix64 (a bijection: distinct integers never share a key); text is
+        hashed with BLAKE2b (8-byte digest), so the text ``"42"`` and the
+        integer 42 are different stars. Python's ``hash()`` is never used: it
+        is salted per process.
+    """
+    # a list keeps each element's type: numpy would turn [42, "a"] into text "42"
+    arr = np.array(ids, dtype=object) if isinstance(ids, list | tuple) else np.asarray(ids)
+    shape, flat = arr.shape, arr.reshape(-1)
+    kind = flat.dtype.kind
+    text = None
+    if kind == "i":
+        raw = flat.astype(np.int64).view(np.uint64)
+    elif kind in "ub":
+        raw = flat.astype(np.uint64)
+    elif kind == "f":
+        x = flat.astype(np.float64)
+        bad = ~np.isfinite(x) | (x != np.floor(x)) | (x < -(2.0**63)) | (x >= 2.0**64)
+        if bad.any():
+            _integral(float(x[bad][0]))  # raises with the offending value
+            _int_word(int(x[bad][0]))
+        big = x >= 2.0**63
+        raw = np.where(big, 0.0, x).astype(np.int64).view(np.uint64)
+        raw[big] = x[big].astype(np.uint64)
+    elif kind in "US":
+        enc = (lambda v: v.encode("utf-8")) if kind == "U" else (lambda v: v)
+        return np.array([_text_word(enc(v)) for v in flat.tolist()], dtype=np.uint64).reshape(shape)
+    elif kind == "O":
+        words, text = [], np.zeros(flat.shape, dtype=bool)
+        for i, v in enumerate(flat.tolist()):
+            if isinstance(v, str):
+                words.append(_text_word(v.encode("utf-8")))
+                text[i] = True
+            elif isinstance(v, bytes):
+                words.append(_text_word(v))
+                text[i] = True
+            elif isinstance(v, int | np.integer | np.bool_):
+                words.append(_int_word(int(v)))
+            elif isinstance(v, float | np.floating):
+                words.append(_int_word(_integral(float(v))))
+            else:
+                raise TypeError(f"source_id {v!r} ({type(v).__name__}) is neither an integer nor text")
+        raw = np.array(words, dtype=np.uint64)
+    else:
+        raise TypeError(f"source_id of dtype {flat.dtype} is neither integer nor text")
+    with np.errstate(over="ignore"):
+        keys = _mix64(raw + _GOLDEN)  # splitmix64's first output for the integer
+    if text is not None:
+        keys[text] = raw[text]  # BLAKE2b words are already well mixed
+    return keys.reshape(shape)
+
+
+def _stream_word(seed, stream: str) -> np.uint64:
+    """64-bit word of (seed, variable name)."""
+    try:
+        s = operator.index(seed)
+    except TypeError:
+        raise TypeError(
+            f"seed must be an integer (OrbitConfig.seed), got {type(seed).__name__}; "
+            "the Monte-Carlo draws are keyed by (seed, source_id), not by a Generator"
+        ) from None
+    data = (s & _U64).to_bytes(8, "little") + stream.encode("utf-8")
+    digest = hashlib.blake2b(data, digest_size=8, person=_STREAM_PERSON).digest()
+    return np.uint64(int.from_bytes(digest, "little"))
+
+
+def keyed_normal(keys, seed: int, stream: str, n_draws: int) -> np.ndarray:
+    """Standard normals keyed by (seed, star key, variable, draw index), vectorised.
+
+    Counter-based: draw ``j`` of star ``k`` for variable ``stream`` is a pure
+    function of ``(seed, keys[k], stream, j)``, so permuting ``keys`` permutes
+    the rows exactly, a star's draws do not depend on the other stars, and the
+    first ``m`` draws are the same for any ``n_draws >= m``.
+
+    Parameters
+    ----------
+    keys : numpy.ndarray
+        ``uint64`` star keys from :func:`star_keys`, shape ``(n,)``.
+    seed : int
+        Seed (``OrbitConfig.seed``); taken modulo 2^64.
+    stream : str
+        Name of the random variable (e.g. ``"distance"``, ``"pmra"``); each
+        name is an independent stream.
+    n_draws : int
+        Draws per star.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, n_draws)`` float64 standard normals. A 64-bit splitmix64 output
+        gives a sign bit and 52 bits ``k`` of ``u = (k + 1/2) 2^-53`` in
+        (0, 1/2), and the normal is ``+-ndtri(u)``: exactly the inverse CDF of
+        the 53-bit midpoint grid on (0, 1), symmetric, with ``|x| < 8.3``.
+    """
+    from scipy.special import ndtri
+
+    keys = np.asarray(keys)
+    if keys.dtype != np.uint64 or keys.ndim != 1:
+        raise TypeError(f"keys must be a 1-d uint64 array from star_keys, got {keys.dtype}, shape {keys.shape}")
+    n_draws = operator.index(n_draws)
+    with np.errstate(over="ignore"):
+        base = _mix64(keys ^ _stream_word(seed, stream))  # per star and variable
+        ctr = _mix64((np.arange(n_draws, dtype=np.uint64) + np.uint64(1)) * _GOLDEN)  # per draw index
+        z = base[:, None] ^ ctr[None, :]
+        tmp = np.empty_like(z)
+        _mix64(z, tmp)
+        sign = np.bitwise_and(z, _SH[1], out=tmp)
+        sign <<= _SH[63]  # lowest bit -> float64 sign bit
+        z >>= _SH[12]
+    u = z.view(np.float64)  # reuse the buffer: k < 2^52, so k + 1/2 and the scaling are exact
+    np.add(z.view(np.int64), 0.5, out=u, casting="unsafe")
+    u *= 2.0**-53
+    ndtri(u, out=u)  # < 0 for u < 1/2
+    u.view(np.uint64)[...] ^= sign  # flipping the sign bit is exact and cheaper than a masked negate
+    return u
+
+
+def _keys_of(table: pd.DataFrame, keys) -> np.ndarray:
+    """Star keys of ``table``: given, or from its ``source_id`` column."""
+    if keys is None:
+        if "source_id" not in table.columns:
+            raise ValueError(
+                "the Monte-Carlo errors need a 'source_id' column: each star's draws are keyed "
+                "by its identifier and the seed, so that they do not depend on row order"
+            )
+        return star_keys(table["source_id"])
+    keys = np.asarray(keys)
+    if keys.dtype != np.uint64 or keys.shape != (len(table),):
+        raise ValueError(f"keys must be {len(table)} uint64 star keys, got {keys.dtype}, shape {keys.shape}")
+    return keys
+
+
 def mc_phase_space(
     table: pd.DataFrame,
     galaxy: GalaxyConfig,
     rg_table: RgTable,
     n_mc: int,
-    rng: np.random.Generator,
+    seed: int,
+    *,
+    keys: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """Monte-Carlo errors of R, z, v_R, v_phi, v_z and R_g for a chunk of stars.
 
-    Distance, proper motions and line-of-sight velocity are drawn from
-    independent normals around their values (distance reflected at zero), then
-    transformed with the same linear map as :func:`mgar_bayes.frames.icrs_to_galcen`.
-    ra/dec are exact. Returns the standard deviations over realisations
-    (``R_err``, ``z_err``, ``v_R_err``, ``v_phi_err``, ``v_z_err`` [kpc, km/s],
-    ``R_g_err`` [kpc]) and ``R_g_mc_bad``, the fraction of realisations without
-    a guiding radius (L_z <= 0).
+    Distance [kpc], proper motions [mas/yr] and line-of-sight velocity [km/s]
+    are drawn from independent normals around their values (distance
+    reflected at zero), then transformed with the same linear map as
+    :func:`mgar_bayes.frames.icrs_to_galcen`. ra/dec are exact.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        Heliocentric columns and their ``*_err``, and ``source_id`` unless
+        ``keys`` is given.
+    galaxy : GalaxyConfig
+        Solar parameters.
+    rg_table : RgTable
+        L_z -> R_g relation.
+    n_mc : int
+        Realisations per star.
+    seed : int
+        Seed of the draws (``OrbitConfig.seed``).
+    keys : numpy.ndarray, optional
+        ``uint64`` star keys (:func:`star_keys`), one per row; default: from
+        ``table["source_id"]``. Each star's draws depend only on its key and
+        ``seed`` (:func:`keyed_normal`, one stream per observable).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Standard deviations over realisations, ``R_err``, ``z_err`` [kpc],
+        ``v_R_err``, ``v_phi_err``, ``v_z_err`` [km/s], ``R_g_err`` [kpc], and
+        ``R_g_mc_bad``, the fraction of realisations without a guiding radius
+        (L_z <= 0).
     """
+    keys = _keys_of(table, keys)
     A, pos0, vel0 = _matrices(galaxy)
     ra = np.deg2rad(table["ra"].to_numpy(float))
     dec = np.deg2rad(table["dec"].to_numpy(float))
     cra, sra, cdec, sdec = np.cos(ra), np.sin(ra), np.cos(dec), np.sin(dec)
     # rotate the per-star basis once; only magnitudes vary between realisations
-    Ar = A @ np.stack([cdec * cra, cdec * sra, sdec])
-    Ae = A @ np.stack([-sra, cra, np.zeros_like(ra)])
-    An = A @ np.stack([-sdec * cra, -sdec * sra, cdec])
-    n = len(table)
-    shape = (n, n_mc)
+    Ar = _rotate(A, cdec * cra, cdec * sra, sdec)
+    Ae = _rotate(A, -sra, cra, np.zeros_like(ra))
+    An = _rotate(A, -sdec * cra, -sdec * sra, cdec)
 
     def draw(col):
-        v = table[col].to_numpy(float)[:, None]
-        e = table[col + "_err"].to_numpy(float)[:, None]
-        return v + e * rng.standard_normal(shape)
+        x = keyed_normal(keys, seed, col, n_mc)
+        x *= table[col + "_err"].to_numpy(float)[:, None]
+        x += table[col].to_numpy(float)[:, None]
+        return x
 
     d = np.abs(draw("distance"))
     pmra = draw("pmra")
@@ -313,11 +566,22 @@ def mc_phase_space(
     return out
 
 
-def _mc_galcen_given(table: pd.DataFrame, rg_table: RgTable, n_mc: int, rng: np.random.Generator):
-    """R_g error when the catalogue supplies R, v_phi and their errors itself."""
-    n = len(table)
-    R = table["R"].to_numpy(float)[:, None] + table["R_err"].to_numpy(float)[:, None] * rng.standard_normal((n, n_mc))
-    vphi = table["v_phi"].to_numpy(float)[:, None] + table["v_phi_err"].to_numpy(float)[:, None] * rng.standard_normal((n, n_mc))
+def _mc_galcen_given(
+    table: pd.DataFrame, rg_table: RgTable, n_mc: int, seed: int, *, keys: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """R_g error [kpc] when the catalogue supplies R, v_phi and their errors itself.
+
+    R [kpc] and v_phi [km/s] are drawn around their values (streams ``"R"`` and
+    ``"v_phi"`` of :func:`keyed_normal`, keyed as in :func:`mc_phase_space`);
+    returns ``R_g_err`` and ``R_g_mc_bad``.
+    """
+    keys = _keys_of(table, keys)
+    R = keyed_normal(keys, seed, "R", n_mc)
+    R *= table["R_err"].to_numpy(float)[:, None]
+    R += table["R"].to_numpy(float)[:, None]
+    vphi = keyed_normal(keys, seed, "v_phi", n_mc)
+    vphi *= table["v_phi_err"].to_numpy(float)[:, None]
+    vphi += table["v_phi"].to_numpy(float)[:, None]
     Rg = rg_table(np.abs(R) * vphi)
     bad = ~np.isfinite(Rg)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
@@ -340,11 +604,14 @@ def compute_orbits(
     ----------
     table : pandas.DataFrame
         Canonical star table (heliocentric columns, or the Galactocentric ones
-        of :data:`mgar_bayes.schema.GALCEN_COLUMNS`).
+        of :data:`mgar_bayes.schema.GALCEN_COLUMNS`) with ``source_id``.
     galaxy : GalaxyConfig
         Solar parameters and potential.
     orbits : OrbitConfig
-        Monte-Carlo and Z_max settings.
+        Monte-Carlo and Z_max settings. The draws of a star depend only on its
+        ``source_id`` and ``orbits.seed`` (:func:`keyed_normal`), so its errors
+        do not change with row order, ``chunk_size`` (memory only) or the
+        other stars in the table.
     use_catalogue_galcen : bool, optional
         Use the catalogue's own Galactocentric columns; default: when present.
     progress : bool
@@ -365,7 +632,7 @@ def compute_orbits(
     orbits = orbits or OrbitConfig()
     potential = load_potential(galaxy)
     table_rg = rg_table(galaxy)
-    rng = np.random.default_rng(orbits.seed)
+    keys = _keys_of(table, None)  # before any work: a bad source_id fails fast
     if use_catalogue_galcen is None:
         use_catalogue_galcen = has_galcen(table)
     n = len(table)
@@ -394,10 +661,11 @@ def compute_orbits(
         it = tqdm(starts, desc="Monte-Carlo errors", unit="chunk", total=len(starts))
     for s in it:
         chunk = table.iloc[s : s + orbits.chunk_size]
+        ck = keys[s : s + orbits.chunk_size]
         if use_catalogue_galcen:
-            res = _mc_galcen_given(chunk, table_rg, orbits.n_mc, rng)
+            res = _mc_galcen_given(chunk, table_rg, orbits.n_mc, orbits.seed, keys=ck)
         else:
-            res = mc_phase_space(chunk, galaxy, table_rg, orbits.n_mc, rng)
+            res = mc_phase_space(chunk, galaxy, table_rg, orbits.n_mc, orbits.seed, keys=ck)
         for k, v in res.items():
             mc_cols.setdefault(k, []).append(v)
     for k, parts in mc_cols.items():
@@ -405,7 +673,7 @@ def compute_orbits(
 
     args = [derived[c].to_numpy() for c in ("R", "v_R", "v_phi", "z", "v_z")]
     if orbits.zmax_method == "staeckel":
-        zmax, delta = zmax_staeckel(potential, *args, delta=orbits.staeckel_delta)
+        zmax, delta = zmax_staeckel(potential, *args, delta=orbits.staeckel_delta, keys=keys)
     else:
         zmax = zmax_integrate(potential, *args, phi=derived["phi"].to_numpy(), t_gyr=orbits.integrate_time)
         delta = None

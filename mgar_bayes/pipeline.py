@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,17 +17,39 @@ import pandas as pd
 
 from .binning import AgeBins
 from .config import PipelineConfig
-from .cuts import CutFlow, apply_cuts, catalogue_cuts, finite_cuts, phase_space_cuts
+from .cuts import Cut, CutFlow, apply_cuts, catalogue_cuts, finite_cuts, phase_space_cuts
 from .ols import fit_bins, mgar_trend
 from .orbits import compute_orbits
-from .schema import GALCEN_COLUMNS, HELIOCENTRIC_KINEMATICS, has_galcen, validate_catalogue
+from .schema import (
+    DERIVED_COLUMNS,
+    GALCEN_COLUMNS,
+    HELIOCENTRIC_KINEMATICS,
+    has_galcen,
+    validate_catalogue,
+)
 from .selection import assign_populations, population_selections
 
-__all__ = ["PipelineResult", "preprocess", "run_pipeline"]
+__all__ = ["PipelineError", "PipelineResult", "preprocess", "run_pipeline", "resolve_derived_columns"]
 
 log = logging.getLogger(__name__)
 
 MEASURED = ("feh", "feh_err", "afe", "age", "age_err", "mass", "snr", "flag_feh", "flag_afe")
+
+# columns the pipeline writes besides DERIVED_COLUMNS
+_ALSO_DERIVED = ("x", "y", "age_bin", "R_g_mc_bad")
+# what each entry of OrbitConfig.catalogue_columns takes from the catalogue
+CATALOGUE_SOURCES: dict[str, tuple[str, ...]] = {
+    "galcen": tuple(c.name for c in GALCEN_COLUMNS),
+    "R_g": ("R_g", "R_g_err"),
+    "Z_max": ("Z_max",),
+}
+# a cut that leaves less than this fraction of at least _NEAR_EMPTY_MIN stars stops the run
+_NEAR_EMPTY_FRACTION = 0.01
+_NEAR_EMPTY_MIN = 100
+
+
+class PipelineError(ValueError):
+    """The pipeline cannot give a meaningful result (empty sample, a cut that removes all...)."""
 
 
 @dataclass
@@ -59,6 +82,139 @@ class PipelineResult:
     info: dict = field(default_factory=dict)
 
 
+def resolve_derived_columns(
+    table: pd.DataFrame, catalogue_columns: tuple[str, ...] = ()
+) -> tuple[pd.DataFrame, list[str]]:
+    """Keep the catalogue's own derived columns only where asked; rename the others.
+
+    A catalogue column named like one the pipeline derives (``R_g``,
+    ``Z_max``, ``R``, ``L_z``, ``population``, ``age_bin``, ...) would silently
+    replace the computed value. Unless its quantity is listed in
+    ``catalogue_columns`` (see :data:`CATALOGUE_SOURCES`), it is renamed
+    ``<name>_catalogue`` and kept beside the computed one.
+
+    Returns
+    -------
+    table : pandas.DataFrame
+        The table with clashing columns renamed.
+    notes : list of str
+        One line per renamed column, for the user and ``summary.json``.
+
+    Raises
+    ------
+    PipelineError
+        A quantity asked for in ``catalogue_columns`` whose columns are absent,
+        or a table with neither heliocentric kinematics nor (asked-for)
+        Galactocentric ones.
+    """
+    taken: set[str] = set()
+    for key in catalogue_columns:
+        cols = CATALOGUE_SOURCES[key]
+        need = [c for c in cols if c != "phi"]
+        missing = [c for c in need if c not in table.columns]
+        if missing:
+            raise PipelineError(
+                f"[orbits] catalogue_columns asks for the catalogue's own {key!r}, but the table "
+                f"lacks column(s) {missing}; map them in the column map or remove {key!r}"
+            )
+        taken.update(cols)
+    derived = [c.name for c in DERIVED_COLUMNS] + list(_ALSO_DERIVED)
+    clashes = [c for c in derived if c in table.columns and c not in taken]
+    heliocentric = all(c in table.columns for c in HELIOCENTRIC_KINEMATICS)
+    if not heliocentric and "galcen" not in catalogue_columns:
+        missing = [c for c in HELIOCENTRIC_KINEMATICS if c not in table.columns]
+        hint = ""
+        if has_galcen(table):
+            hint = ("; the table has its own Galactocentric coordinates: to use them, set "
+                    '[orbits] catalogue_columns = ["galcen"] in the config')  # fmt: skip
+        raise PipelineError(f"the catalogue lacks the heliocentric column(s) {missing}{hint}")
+    notes = []
+    renames = {}
+    for c in clashes:
+        new = f"{c}_catalogue"
+        if new in table.columns:
+            raise PipelineError(
+                f"the catalogue has both '{c}' and '{new}'; '{c}' is computed by the pipeline: "
+                f"rename or drop one of them"
+            )
+        renames[c] = new
+        source = next((k for k, cols in CATALOGUE_SOURCES.items() if c in cols), None)
+        use = (f'; to use the catalogue\'s own, set [orbits] catalogue_columns = ["{source}"]'
+               if source else "")  # fmt: skip
+        notes.append(f"catalogue column '{c}' kept as '{new}': '{c}' is computed by the pipeline{use}")
+    return table.rename(columns=renames), notes
+
+
+def _check_flow(flow: CutFlow, start: int, stage: str, table: pd.DataFrame | None = None) -> None:
+    """Stop when a cut removed (nearly) every star: a unit or convention error, not a result."""
+    for prev, row in zip(flow.rows[start - 1 : -1], flow.rows[start:], strict=True):
+        before, after = int(prev["n_remaining"]), int(row["n_remaining"])
+        emptied = after == 0 and before > 0
+        nearly = before >= _NEAR_EMPTY_MIN and after < _NEAR_EMPTY_FRACTION * before
+        if emptied or nearly:
+            raise PipelineError(
+                f"the {stage} cut '{row['cut']}' ({row['description']}) removed {before - after} of "
+                f"{before} stars, leaving {after}: {_likely_cause(row['cut'], table)}\n{_flow_text(flow)}"
+            )
+
+
+def _flow_text(flow: CutFlow) -> str:
+    """The cut-flow for a message: the input and every cut that removed stars."""
+    f = flow.to_frame()
+    f = f[(f["step"] == 0) | (f["n_removed"] > 0)]
+    return "cut-flow (cuts that removed no star not shown):\n" + f.to_string(index=False)
+
+
+def _median(table: pd.DataFrame | None, col: str) -> str:
+    if table is None or col not in table.columns:
+        return "n/a"
+    v = table[col].to_numpy(float)
+    v = v[np.isfinite(v)]
+    return f"{np.median(v):.4g}" if v.size else "n/a"
+
+
+def _likely_cause(cut: str, table: pd.DataFrame | None) -> str:
+    """What usually makes this cut remove every star, and the setting that fixes it."""
+    if cut.startswith("finite "):
+        col = cut.removeprefix("finite ")
+        return (f"'{col}' is missing (NaN) for (nearly) every star: is it mapped to the right "
+                "survey column in the column map?")  # fmt: skip
+    if cut.startswith("rel. error "):
+        col = cut.removeprefix("rel. error ")
+        return (f"the uncertainties of {col} are larger than C25's limit for (nearly) every star "
+                f"(median {col}_err {_median(table, col + '_err')}, median |{col}| {_median(table, col)}): "
+                "pre-Gaia proper motions or distances? relax [cuts] max_rel_err_phase "
+                '(e.g. 0.8) or switch it off ("off")')  # fmt: skip
+    causes = {
+        "distance > 0": "distances are non-positive: parallaxes given as distances, or a sign convention?",
+        "|z|": f"median |z| = {_median(table, 'z')} kpc: positions in pc instead of kpc, or [galaxy] R0 wrong?",
+        "R": (f"median R = {_median(table, 'R')} kpc: distances or positions in pc instead of kpc, or "
+              "[galaxy] R0 wrong? Declare units in the column map, or change [cuts] R_range"),
+        "v_phi": (f"median v_phi = {_median(table, 'v_phi')} km/s: v_phi negative along Galactic rotation? "
+                  "(flip its sign), or [cuts] min_vphi"),
+        "R_g defined": "L_z <= 0 for (nearly) every star: a velocity sign convention?",
+        "mass": f"median mass = {_median(table, 'mass')} Msun: check its unit, or [cuts] min_mass",
+        "snr": f"median snr = {_median(table, 'snr')}: check the column, or [cuts] min_snr",
+        "flags": "no star has flag_feh == 0 and flag_afe == 0: check the flag convention (0 = good), "
+                 "or [cuts] require_flags = false",
+        "[Fe/H]": f"median [Fe/H] = {_median(table, 'feh')} dex: check the column, or [cuts] min_feh",
+        "age error": ("age_err / age above the limit for (nearly) every star: age_err fractional instead of "
+                      "absolute Gyr? or [cuts] max_age_rel_err"),
+        "age > 0": f"median age = {_median(table, 'age')}: ages must be in Gyr",
+        "age max": f"median age = {_median(table, 'age')}: ages must be in Gyr, or [cuts] max_age",
+    }
+    return causes.get(cut, "check the units and conventions of the columns this cut reads")
+
+
+def _canonical_order(stars: pd.DataFrame) -> pd.DataFrame:
+    """Stars sorted by ``source_id`` (as text where ids of mixed types cannot be compared)."""
+    try:
+        order = np.argsort(stars["source_id"].to_numpy(), kind="stable")
+    except TypeError:
+        order = np.argsort(stars["source_id"].astype(str).to_numpy(), kind="stable")
+    return stars.iloc[order].copy()
+
+
 def preprocess(
     catalogue: pd.DataFrame, config: PipelineConfig | None = None, *, progress: bool = False
 ) -> tuple[pd.DataFrame, CutFlow, dict]:
@@ -78,27 +234,51 @@ def preprocess(
         Clean sample with derived columns, ``population`` and ``age_bin``.
     flow : CutFlow
     info : dict
+        Sample sizes, orbit settings, timings [s], and ``notes`` (renamed
+        catalogue columns).
+
+    Raises
+    ------
+    CatalogueError
+        An unusable table (see :func:`~mgar_bayes.schema.validate_catalogue`).
+    PipelineError
+        A cut that removes (nearly) every star, or an empty clean sample; the
+        message holds the cut-flow and the likely cause.
     """
     cfg = config or PipelineConfig()
     t0 = time.perf_counter()
-    table = validate_catalogue(catalogue)
-    galcen = has_galcen(table)
+    use = tuple(cfg.orbits.catalogue_columns)
+    galcen = "galcen" in use
+    # without heliocentric columns, resolve_derived_columns says how to use the catalogue's own
+    table = validate_catalogue(catalogue, require_heliocentric=not (galcen or has_galcen(catalogue)))
+    table, notes = resolve_derived_columns(table, use)
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     kin = [c.name for c in GALCEN_COLUMNS if c.name != "phi"] if galcen else list(HELIOCENTRIC_KINEMATICS)
+    own = [c for key in use if key != "galcen" for c in CATALOGUE_SOURCES[key]]
     flow = CutFlow(len(table))
-    table, flow = apply_cuts(table, finite_cuts(list(MEASURED) + kin), flow)
-    table, flow = apply_cuts(table, catalogue_cuts(cfg.cuts), flow)
+    cuts = finite_cuts(list(MEASURED) + kin + own)
+    if not galcen:
+        cuts.append(Cut("distance > 0", "distance > 0 kpc", lambda t: t["distance"].to_numpy(float) > 0,
+                        ("distance",)))  # fmt: skip
+    validated = table
+    table, flow = apply_cuts(table, cuts + catalogue_cuts(cfg.cuts), flow)
+    _check_flow(flow, 1, "catalogue", validated)
     t1 = time.perf_counter()
-    if len(table) == 0:
-        raise ValueError("no stars survive the catalogue cuts; see the cut-flow:\n" + flow.to_frame().to_string())
     derived, info = compute_orbits(table, cfg.galaxy, cfg.orbits, use_catalogue_galcen=galcen, progress=progress)
     t2 = time.perf_counter()
-    # the catalogue's own Galactocentric columns are kept; derived ones fill the rest
-    stars = table.join(derived[[c for c in derived.columns if c not in table.columns]])
-    phi = np.deg2rad(stars["phi"].to_numpy(float))
-    stars["x"] = stars["R"] * np.cos(phi)
-    stars["y"] = stars["R"] * np.sin(phi)
-    stars, flow = apply_cuts(stars, phase_space_cuts(cfg.cuts), flow)
-    stars = stars.copy()
+    # the catalogue's own R_g / Z_max, where asked for, stand in for the computed ones
+    derived = derived.drop(columns=[c for c in own if c in derived.columns])
+    full = table.join(derived[[c for c in derived.columns if c not in table.columns]])
+    phi = np.deg2rad(full["phi"].to_numpy(float))
+    full["x"] = full["R"] * np.cos(phi)
+    full["y"] = full["R"] * np.sin(phi)
+    n_before = len(flow.rows)
+    stars, flow = apply_cuts(full, phase_space_cuts(cfg.cuts), flow)
+    _check_flow(flow, n_before, "phase-space", full)
+    # one order for the same stars, whatever the catalogue's row order: every later sum
+    # (OLS, ODR's iterations, the samplers' likelihoods) then gives the same bits
+    stars = _canonical_order(stars)
     stars["population"] = assign_populations(stars, population_selections(cfg.selection))
     bins = AgeBins.from_config(cfg.binning)
     stars["age_bin"] = bins.index(stars["age"].to_numpy(float))
@@ -108,6 +288,8 @@ def preprocess(
             "n_clean": len(stars),
             "n_thin": int((stars["population"] == "thin").sum()),
             "n_thick": int((stars["population"] == "thick").sum()),
+            "catalogue_columns": list(use),
+            "notes": notes,
             "seconds_cuts": t1 - t0,
             "seconds_orbits": t2 - t1,
             "seconds_preprocess": time.perf_counter() - t0,
@@ -119,12 +301,40 @@ def preprocess(
 def run_pipeline(
     catalogue: pd.DataFrame, config: PipelineConfig | None = None, *, progress: bool = False
 ) -> PipelineResult:
-    """Preprocess a catalogue and fit the MGAR of the thin and thick disks (OLS and ODR)."""
+    """Preprocess a catalogue and fit the MGAR of the thin and thick disks (OLS and ODR).
+
+    Raises
+    ------
+    PipelineError
+        Besides the errors of :func:`preprocess`: a population with no age bin
+        that could be fitted (too few stars in every bin).
+    """
     cfg = config or PipelineConfig()
     stars, flow, info = preprocess(catalogue, cfg, progress=progress)
     bins = AgeBins.from_config(cfg.binning)
     t0 = time.perf_counter()
-    fits = fit_bins(stars, bins)
+    pops = tuple(cfg.selection.populations)
+    fits = fit_bins(stars, bins, populations=pops)
+    _check_fitted(fits, stars, bins, pops, flow)
     trend = mgar_trend(fits)
     info["seconds_fits"] = time.perf_counter() - t0
     return PipelineResult(stars=stars, cutflow=flow.to_frame(), fits=fits, trend=trend, bins=bins, config=cfg, info=info)
+
+
+def _check_fitted(fits: pd.DataFrame, stars: pd.DataFrame, bins: AgeBins, pops, flow: CutFlow) -> None:
+    for pop in pops:
+        rows = fits[fits["population"] == pop]
+        if np.isfinite(rows["gradient"].to_numpy(float)).any():
+            continue
+        sel = stars["population"] == pop
+        in_range = int((sel & (stars["age_bin"] >= 0)).sum())
+        others = [p for p in pops if p != pop]
+        only = (f'; to analyse only the {others[0]} disk, set [selection] populations = ["{others[0]}"]'
+                if others else "")  # fmt: skip
+        raise PipelineError(
+            f"the {pop} disk has no age bin with enough stars to fit: {int(sel.sum())} star(s) selected, "
+            f"{in_range} in the age range {bins.edges[0]:g}-{bins.edges[-1]:g} Gyr, most per bin "
+            f"{int(rows['n_stars'].max()) if len(rows) else 0} (at least 10 needed). Check the selection "
+            f"([selection] thin_zmax_max/thick_zmax_min, chem_line) and the cut-flow{only}\n"
+            f"{_flow_text(flow)}"
+        )

@@ -37,6 +37,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 from scipy import stats
 
+from .atomic import atomic_path
 from .ols import FIT_COLUMNS
 from .selection import chem_line
 
@@ -275,8 +276,8 @@ def plot_sample_overview(
     *,
     line: str = "C25",
     shift: float = 0.0,
-    thin_zmax: float = 0.25,
-    thick_zmax: float = 2.0,
+    thin_zmax: float | None = 0.25,
+    thick_zmax: float | None = 2.0,
     R0: float = 8.27,
 ):
     """Spatial, chemical and orbital distributions of the sample (C25 Fig. 1).
@@ -291,9 +292,9 @@ def plot_sample_overview(
         line is drawn in grey for comparison.
     shift : float
         Offset [dex] added to the selection line's [alpha/Fe].
-    thin_zmax, thick_zmax : float
+    thin_zmax, thick_zmax : float or None
         Geometric cuts [kpc]: thin disk Z_max below ``thin_zmax`` (blue line),
-        thick disk Z_max above ``thick_zmax`` (red line).
+        thick disk Z_max above ``thick_zmax`` (red line); None: no such cut.
     R0 : float
         Sun's Galactocentric radius [kpc]; the Sun is marked at (X, Y) = (-R0, 0).
 
@@ -361,20 +362,24 @@ def plot_sample_overview(
     pos = zm > 0
     rg, zm = rg[pos], zm[pos]
     if zm.size:
-        zlo = min(np.percentile(zm, 0.1), thin_zmax) / 1.5
-        zhi = max(zm.max(), thick_zmax) * 1.5
+        # a cut switched off (None) draws no line and sets no limit
+        zlo = min(np.percentile(zm, 0.1), *(v for v in (thin_zmax,) if v is not None)) / 1.5
+        zhi = max(zm.max(), *(v for v in (thick_zmax,) if v is not None)) * 1.5
         ybins = np.geomspace(zlo, zhi, _n_bins(zm.size) + 1)
         _density(ax_d, rg, zm, ybins=ybins)
     else:
         _no_data(ax_d)
     ax_d.set_yscale("log")
     ax_d.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax_d.axhline(thin_zmax, color=POP_COLORS["thin"], lw=2,
-                 label=rf"thin: $Z_\mathrm{{max}} < {thin_zmax:g}$ kpc")
-    ax_d.axhline(thick_zmax, color=POP_COLORS["thick"], lw=2,
-                 label=rf"thick: $Z_\mathrm{{max}} > {thick_zmax:g}$ kpc")
+    if thin_zmax is not None:
+        ax_d.axhline(thin_zmax, color=POP_COLORS["thin"], lw=2,
+                     label=rf"thin: $Z_\mathrm{{max}} < {thin_zmax:g}$ kpc")
+    if thick_zmax is not None:
+        ax_d.axhline(thick_zmax, color=POP_COLORS["thick"], lw=2,
+                     label=rf"thick: $Z_\mathrm{{max}} > {thick_zmax:g}$ kpc")
     ax_d.set(xlabel=_LAB_RG, ylabel=_LAB_ZMAX, title=r"(d) $Z_\mathrm{max}$-$R_\mathrm{g}$ plane")
-    ax_d.legend(loc="lower right", fontsize="small")
+    if thin_zmax is not None or thick_zmax is not None:
+        ax_d.legend(loc="lower right", fontsize="small")
     return fig, axes
 
 
@@ -803,7 +808,8 @@ def save_figure(fig, path, *, overwrite: bool = False, dpi: int = 150) -> Path:
     path = Path(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} already exists; pass overwrite=True to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    with atomic_path(path) as tmp:
+        # the temporary name ends with the target's, so the format still follows its suffix
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format=path.suffix.lstrip(".") or None)
     plt.close(fig)
     return path

@@ -1,16 +1,25 @@
 """Writing a run's tables, summary and figures, with provenance.
 
 An output directory holds one run. ``run.json`` records a hash of everything
-the run depended on (catalogue bytes, config, column map, package version); a
-later run into the same directory with different inputs is refused unless the
-user asks to overwrite, so no earlier result is silently replaced.
+the run depended on (catalogue bytes, config, column map, package version) and
+the run's state: ``"running"`` from the moment the directory is claimed,
+``"complete"`` once every output is written, with the SHA-256 of the outputs a
+later command re-uses (:data:`REUSED_OUTPUTS`). A run is re-usable only when it
+is complete, its inputs hash matches and those outputs still have their
+recorded hashes (:func:`reusable_run`). A later run into the same directory
+with different inputs is refused unless the user asks to overwrite, so no
+earlier result is silently replaced. Every file is written atomically
+(:mod:`mgar_bayes.atomic`).
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import math
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,19 +27,31 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
+from .atomic import atomic_path, atomic_write_text
 from .config import config_hash
 
 __all__ = [
+    "RunDirError",
     "file_sha256",
+    "finish_run",
     "inputs_hash",
     "prepare_out_dir",
+    "read_json",
     "read_run_record",
+    "reusable_run",
     "summary_dict",
+    "write_frame",
     "write_run_outputs",
     "write_json",
 ]
 
 RUN_RECORD = "run.json"
+# outputs of ``mgar run`` that ``mgar fit`` re-uses: their hashes are checked on re-use
+REUSED_OUTPUTS = ("stars.parquet", "mgar_ols.csv", "cutflow.csv")
+
+
+class RunDirError(FileExistsError):
+    """An output directory that cannot be used as asked (other run, unreadable record...)."""
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -43,39 +64,126 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 def inputs_hash(parts: dict[str, Any]) -> str:
     """Hash of a run's inputs (file hashes, config dicts, version)."""
-    return config_hash(parts)
+    return config_hash({k: v for k, v in parts.items() if k not in _STATE_KEYS})
+
+
+# keys of run.json that describe the run's state, not its inputs
+_STATE_KEYS = ("inputs_hash", "status", "started", "finished", "outputs")
+
+
+def read_json(path: str | Path, *, what: str = "file") -> dict | None:
+    """A JSON object from ``path``, None if absent; :class:`RunDirError` if unreadable."""
+    p = Path(path)
+    if not p.exists():
+        return None
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(
+            f"{p}: the {what} cannot be read ({type(exc).__name__}: {exc}); it may be left over "
+            "from an interrupted run or an older version: pass --overwrite to replace it"
+        ) from exc
+    if not isinstance(data, dict):
+        raise RunDirError(f"{p}: the {what} is not a JSON object; pass --overwrite to replace it")
+    return data
 
 
 def read_run_record(out_dir: str | Path) -> dict | None:
-    p = Path(out_dir) / RUN_RECORD
-    return json.loads(p.read_text()) if p.exists() else None
+    """The ``run.json`` of ``out_dir`` (None if there is none)."""
+    return read_json(Path(out_dir) / RUN_RECORD, what="run record")
+
+
+def _check_writable(d: Path) -> None:
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=d, prefix=".write-probe.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RunDirError(
+            f"cannot write to the output directory {d}: {exc.strerror or exc}; choose another --out"
+        ) from exc
 
 
 def prepare_out_dir(out_dir: str | Path, record: dict, *, overwrite: bool = False) -> Path:
-    """Create ``out_dir`` or check that it holds a run of the same inputs.
+    """Claim ``out_dir`` for a run of ``record``'s inputs and mark the run as running.
 
     Raises
     ------
-    FileExistsError
-        If ``out_dir`` holds files of a different run (different inputs hash,
-        or files without a run record) and ``overwrite`` is False.
+    RunDirError
+        If ``out_dir`` is not a writable directory, or holds files of a
+        different run (different inputs hash, an unreadable record, or files
+        without a record) and ``overwrite`` is False.
     """
     d = Path(out_dir)
     if d.exists() and not d.is_dir():
-        raise FileExistsError(f"{d} exists and is not a directory")
-    prev = read_run_record(d)
+        raise RunDirError(f"{d} exists and is not a directory; choose another --out")
+    try:
+        prev = read_run_record(d)
+    except RunDirError:
+        if not overwrite:
+            raise
+        prev = None
     if prev is not None and prev.get("inputs_hash") != record["inputs_hash"] and not overwrite:
-        raise FileExistsError(
+        raise RunDirError(
             f"{d} holds an earlier run with different inputs (inputs hash {prev.get('inputs_hash')} "
             f"vs {record['inputs_hash']}); choose another --out or pass --overwrite"
         )
     if prev is None and d.exists() and any(d.iterdir()) and not overwrite:
-        raise FileExistsError(
+        raise RunDirError(
             f"{d} is not empty and holds no {RUN_RECORD}; choose another --out or pass --overwrite"
         )
-    d.mkdir(parents=True, exist_ok=True)
-    write_json(d / RUN_RECORD, record)
+    _check_writable(d)
+    state = {"status": "running", "started": _now(), "outputs": {}}
+    write_json(d / RUN_RECORD, {**record, **state})
     return d
+
+
+def finish_run(out_dir: str | Path, record: dict) -> dict:
+    """Mark the run in ``out_dir`` complete, with the hashes of its re-used outputs."""
+    d = Path(out_dir)
+    outputs = {name: file_sha256(d / name) for name in REUSED_OUTPUTS if (d / name).exists()}
+    prev = read_run_record(d) or {}
+    done = {**record, "status": "complete", "started": prev.get("started"), "finished": _now(),
+            "outputs": outputs}  # fmt: skip
+    write_json(d / RUN_RECORD, done)
+    return done
+
+
+def reusable_run(out_dir: str | Path, record: dict) -> tuple[bool, str]:
+    """Whether ``out_dir`` holds a finished run of ``record``'s inputs, and why not.
+
+    Returns
+    -------
+    ok : bool
+    reason : str
+        Empty when ``ok``; else what is missing or different.
+    """
+    d = Path(out_dir)
+    try:
+        prev = read_run_record(d)
+    except RunDirError as exc:
+        return False, str(exc)
+    if prev is None:
+        return False, f"no {RUN_RECORD}"
+    if prev.get("inputs_hash") != record["inputs_hash"]:
+        return False, "its inputs differ"
+    if prev.get("status") != "complete":
+        return False, f"the run did not finish (status {prev.get('status', 'unknown')!r})"
+    outputs = prev.get("outputs") or {}
+    for name in REUSED_OUTPUTS:
+        if name not in outputs:
+            return False, f"{name} is not recorded"
+        p = d / name
+        if not p.exists():
+            return False, f"{name} is missing"
+        if file_sha256(p) != outputs[name]:
+            return False, f"{name} changed after the run"
+    return True, ""
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
 def _clean(obj):
@@ -95,7 +203,8 @@ def _clean(obj):
 
 
 def write_json(path: str | Path, data: dict) -> None:
-    Path(path).write_text(json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
+    """Write ``data`` as JSON (NaN as null), atomically."""
+    atomic_write_text(path, json.dumps(_clean(data), indent=2, sort_keys=False) + "\n")
 
 
 def summary_dict(result, record: dict, truth: dict | None = None) -> dict:
@@ -124,7 +233,11 @@ def summary_dict(result, record: dict, truth: dict | None = None) -> dict:
         "n_input": result.info.get("n_input"),
         "n_clean": result.info.get("n_clean"),
         "populations": pops,
-        "orbits": {k: v for k, v in result.info.items() if not k.startswith("n_")},
+        # which derived quantities came from the catalogue, and which of its columns were set aside
+        "catalogue_columns": result.info.get("catalogue_columns", []),
+        "column_notes": result.info.get("notes", []),
+        "orbits": {k: v for k, v in result.info.items()
+                   if not k.startswith("n_") and k not in ("notes", "catalogue_columns")},  # fmt: skip
         "config": result.config.to_dict(),
     }
     if truth is not None:
@@ -146,18 +259,30 @@ def write_run_outputs(result, out_dir: str | Path, record: dict, *, truth: dict 
         "cutflow": d / "cutflow.csv",
         "stars": d / "stars.parquet",
     }
-    result.fits.to_csv(paths["fits"], index=False)
-    result.cutflow.to_csv(paths["cutflow"], index=False)
     stars = result.stars.copy()
     stars["population"] = stars["population"].astype(str)
-    stars.to_parquet(paths["stars"], index=False)
+    tables = {"fits": result.fits, "cutflow": result.cutflow, "stars": stars}
     if truth_bins is not None:
         paths["truth"] = d / "truth_bins.csv"
-        truth_bins.to_csv(paths["truth"], index=False)
-    write_json(paths["summary"], summary_dict(result, record, truth))
+        tables["truth"] = truth_bins
+    for key, table in tables.items():
+        write_frame(table, paths[key])
     if figures:
         paths.update(write_figures(result, d / "figures"))
+    # the summary last: its presence with a complete run record means every output is there
+    write_json(paths["summary"], summary_dict(result, record, truth))
     return paths
+
+
+def write_frame(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a table as CSV or Parquet (by suffix, no index), atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix == ".parquet":
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+    return path
 
 
 def write_figures(result, fig_dir: str | Path) -> dict[str, Path]:

@@ -108,10 +108,20 @@ ERROR_COLUMNS: tuple[str, ...] = (
 
 
 def _describe_rows(index: pd.Index, mask: np.ndarray, limit: int = 5) -> str:
+    """'3 row(s): 4, 7, 9 (0-based table rows, ...)' for the rows where ``mask`` is True."""
     bad = index[mask]
     shown = ", ".join(str(i) for i in bad[:limit])
     more = f" and {len(bad) - limit} more" if len(bad) > limit else ""
-    return f"{len(bad)} row(s): {shown}{more}"
+    return f"{len(bad)} row(s): {shown}{more} (0-based table rows, header not counted)"
+
+
+def plain(value) -> str:
+    """A value as a user writes it: ``-0.05``, ``'abc'``, never ``np.float64(-0.05)``."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return repr(value)
 
 
 HELIOCENTRIC_KINEMATICS: tuple[str, ...] = (
@@ -191,7 +201,7 @@ def validate_catalogue(
                 raise CatalogueError(
                     f"{name}: column '{col.name}' ({col.unit or 'dimensionless'}) must be numeric; "
                     f"non-numeric values in {_describe_rows(out.index, bad)} "
-                    f"(first: {values[bad].iloc[0]!r})"
+                    f"(first: {plain(values[bad].iloc[0])})"
                 )
             values = converted
         if col.kind == "int":
@@ -208,6 +218,13 @@ def validate_catalogue(
         else:
             out[col.name] = values.astype(np.float64)
     ids = out["source_id"]
+    missing_id = ids.isna().to_numpy()
+    if missing_id.any():
+        raise CatalogueError(
+            f"{name}: column 'source_id' is missing (NaN/empty) in {_describe_rows(out.index, missing_id)}; "
+            "every star needs an identifier (its Monte-Carlo draws are keyed by it): "
+            "fill them or drop those rows"
+        )
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
         raise CatalogueError(f"{name}: duplicated source_id in {_describe_rows(out.index, dup)}")
@@ -219,7 +236,7 @@ def validate_catalogue(
         if bad.any():
             raise CatalogueError(
                 f"{name}: uncertainty column '{col}' must be > 0; non-positive values in "
-                f"{_describe_rows(out.index, bad)} (first: {v[bad][0]!r})"
+                f"{_describe_rows(out.index, bad)} (first: {plain(v[bad][0])})"
             )
     if "evol_stage" in out.columns:
         stage = out["evol_stage"].astype("string").str.upper()
@@ -230,7 +247,77 @@ def validate_catalogue(
                 f"{_describe_rows(out.index, bad)}"
             )
         out["evol_stage"] = stage
+    _check_angles(out, name)
+    check_plausible_units(out, name)
     return out
+
+
+def _check_angles(table: pd.DataFrame, name: str) -> None:
+    """ra in [0, 360) and dec in [-90, 90] deg: anything else is a convention or unit error."""
+    limits = {"ra": (0.0, 360.0, "add 360 to negative values if ra runs from -180 to 180 deg"),
+              "dec": (-90.0, 90.0, "dec must be in degrees")}  # fmt: skip
+    for col, (lo, hi, fix) in limits.items():
+        if col not in table.columns:
+            continue
+        v = table[col].to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            bad = np.isfinite(v) & ((v < lo) | (v > hi) | ((v == hi) & (col == "ra")))
+        if bad.any():
+            rng = f"[{lo:g}, {hi:g})" if col == "ra" else f"[{lo:g}, {hi:g}]"
+            raise CatalogueError(
+                f"{name}: column '{col}' must be in {rng} deg; values outside in "
+                f"{_describe_rows(table.index, bad)} (first: {plain(v[bad][0])}); {fix}"
+            )
+
+
+# (column, largest plausible median of |value| in the canonical unit, what it looks like, the fix)
+_UNIT_LIMITS: tuple[tuple[str, float, str], ...] = (
+    ("distance", 50.0, "pc instead of kpc"),
+    ("distance_err", 50.0, "pc instead of kpc"),
+    ("R", 100.0, "pc instead of kpc"),
+    ("R_err", 50.0, "pc instead of kpc"),
+    ("z", 50.0, "pc instead of kpc"),
+    ("z_err", 50.0, "pc instead of kpc"),
+    ("pmra", 1000.0, "uas/yr instead of mas/yr"),
+    ("pmdec", 1000.0, "uas/yr instead of mas/yr"),
+    ("rv", 1000.0, "m/s instead of km/s"),
+    ("rv_err", 1000.0, "m/s instead of km/s"),
+    ("v_R", 1000.0, "m/s instead of km/s"),
+    ("v_phi", 1000.0, "m/s instead of km/s"),
+    ("v_z", 1000.0, "m/s instead of km/s"),
+    ("age", 14.0, "Myr or yr instead of Gyr (no star is older than the Universe)"),
+    ("feh", 5.0, "not [Fe/H] in dex"),
+    ("mass", 100.0, "not a stellar mass in Msun"),
+)
+
+
+def check_plausible_units(table: pd.DataFrame, name: str = "catalogue") -> None:
+    """Refuse a table whose typical values betray a wrong unit (pc given as kpc, ...).
+
+    The median |value| of each column in :data:`_UNIT_LIMITS` must be below a
+    limit no real sample reaches in the canonical unit (e.g. a median distance
+    of 50 kpc); single outliers are left to the cuts.
+
+    Raises
+    ------
+    CatalogueError
+        Naming the column, its median, the likely unit and how to declare it.
+    """
+    for col, limit, looks in _UNIT_LIMITS:
+        if col not in table.columns:
+            continue
+        v = np.abs(table[col].to_numpy(float))
+        v = v[np.isfinite(v)]
+        if v.size == 0:
+            continue
+        med = float(np.median(v))
+        if med > limit:
+            unit = next(c.unit for c in REQUIRED_COLUMNS + GALCEN_COLUMNS if c.name == col)
+            raise CatalogueError(
+                f"{name}: column '{col}' has a median |value| of {med:.6g}, implausible in {unit} "
+                f"(limit {limit:g}); it looks like {looks}. Declare the file's unit, e.g. in the "
+                f"column map: {col} = {{ column = \"...\", unit = \"...\" }} (or [units] {col} = \"...\")"
+            )
 
 
 def has_galcen(table: pd.DataFrame) -> bool:

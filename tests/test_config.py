@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from mgar_bayes.config import (
     BinningConfig,
+    ConfigError,
     CutsConfig,
     GalaxyConfig,
     OrbitConfig,
@@ -275,3 +277,150 @@ def test_toml_off_switches_a_cut_off(tmp_path):
     p.write_text('[cuts]\nmin_snr = "off"\nR_range = "none"\n')
     cfg = load_config(p)
     assert cfg.cuts.min_snr is None and cfg.cuts.R_range is None
+
+
+# ---------------------------------------------------------------- typed validation
+
+
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        # wrong types: section and key, the value as typed, the expected type, the fix
+        ('[galaxy]\nR0 = "8.27"\n', ["[galaxy] R0", "a number [kpc]", "the string '8.27'", "write R0 = 8.27 (no quotes)"]),
+        ('[orbits]\nn_mc = "100"\n', ["[orbits] n_mc", "whole number", "'100'", "write n_mc = 100 (no quotes)"]),
+        ("[orbits]\nn_mc = 50.5\n", ["[orbits] n_mc", "whole number", "got 50.5", "e.g. n_mc = 100"]),
+        ('[cuts]\nmax_age_rel_err = "abc"\n', ["[cuts] max_age_rel_err", 'a number or "off"', "'abc'", "e.g. max_age_rel_err = 0.3"]),
+        ("[cuts]\nR_range = 5\n", ["[cuts] R_range", "list of 2 numbers [kpc]", "got 5", "R_range = [5.0, 20.0]"]),
+        ('[galaxy]\nrescale_potential = "yes"\n', ["[galaxy] rescale_potential", "true or false", "'yes'", "rescale_potential = false"]),
+        ('[galaxy]\nrescale_potential = "true"\n', ["[galaxy] rescale_potential", "write rescale_potential = true (no quotes)"]),
+        ("[cuts]\nrequire_flags = 1\n", ["[cuts] require_flags", "true or false", "got 1"]),
+        ("[orbits]\nseed = true\n", ["[orbits] seed", "whole number", "got True"]),
+        ("[galaxy]\nR0 = [8.27]\n", ["[galaxy] R0", "a number [kpc]", "got [8.27]"]),
+        ('[galaxy]\nsolar_motion = [11, "12", 7]\n', ["[galaxy] solar_motion", "3 numbers", "[11, '12', 7]"]),
+        ('[orbits]\nstaeckel_delta = "0.4"\n', ["[orbits] staeckel_delta", "'tabulated', 'median' or a number", "staeckel_delta = 0.4 (no quotes)"]),
+        ('[galaxy]\npotential = "mcmillan17"\n', ["[galaxy] potential", "did you mean 'McMillan17'"]),
+        ('[orbits]\ncatalogue_columns = "galcen"\n', ["[orbits] catalogue_columns", "list of strings", 'catalogue_columns = ["galcen"]']),
+        ('[orbits]\ncatalogue_columns = ["galcen", "Rg"]\n', ["[orbits] catalogue_columns", "unknown entry 'Rg'", "'R_g', 'Z_max', 'galcen'"]),
+        # physical plausibility
+        ("[galaxy]\nR0 = 8270\n", ["[galaxy] R0 = 8270 looks like pc; give kpc, e.g. 8.27"]),
+        ("[galaxy]\nR0 = 2.0\n", ["[galaxy] R0 = 2.0", "4 < R0 < 12 [kpc]"]),
+        ("[galaxy]\nv0 = 23.6\n", ["[galaxy] v0 = 23.6", "100 < v0 < 400 [km/s]"]),
+        ("[galaxy]\nz_sun = 20.8\n", ["[galaxy] z_sun = 20.8 looks like pc", "0.0208"]),
+        ("[galaxy]\nz_sun = -0.6\n", ["[galaxy] z_sun = -0.6", "-0.5 < z_sun < 0.5 [kpc]"]),
+        ("[galaxy]\nsolar_motion = [11.1, 245.0, 7.25]\n", ["[galaxy] solar_motion", "peculiar motion"]),
+        ("[orbits]\nn_mc = 1000001\n", ["[orbits] n_mc = 1000001", "2 <= n_mc <= 100000"]),
+        ("[orbits]\nchunk_size = 0\n", ["[orbits] chunk_size = 0", "chunk_size >= 1"]),
+        ("[orbits]\nseed = -3\n", ["[orbits] seed = -3", "seed >= 0"]),
+        ("[orbits]\nstaeckel_delta = -0.4\n", ["[orbits] staeckel_delta = -0.4", "> 0 [kpc]"]),
+        ("[orbits]\nintegrate_time = 0\n", ["[orbits] integrate_time = 0", "> 0 [Gyr]"]),
+        ("[cuts]\nmin_snr = -1\n", ["[cuts] min_snr = -1", "min_snr >= 0"]),
+        ("[cuts]\nmax_age_rel_err = 0.0\n", ["[cuts] max_age_rel_err = 0.0", "max_age_rel_err > 0"]),
+        ("[cuts]\nmax_abs_z = -2\n", ["[cuts] max_abs_z = -2", "max_abs_z > 0 [kpc]"]),
+        ("[cuts]\nmax_age = 0\n", ["[cuts] max_age = 0", "max_age > 0 [Gyr]"]),
+        ("[cuts]\nR_range = [20, 5]\n", ["[cuts] R_range", "0 <= lo < hi"]),
+        ("[cuts]\nR_range = [-1, 5]\n", ["[cuts] R_range", "0 <= lo < hi"]),
+        ("[cuts]\nmin_snr = nan\n", ["[cuts] min_snr", "finite", 'min_snr = "off"']),
+        ("[galaxy]\nR0 = inf\n", ["[galaxy] R0", "finite", "got inf"]),
+        ("[binning]\nage_min = -1.0\n", ["[binning] age_min = -1.0", "age_min >= 0"]),
+        ("[binning]\nn_bins = 2.5\n", ["[binning] n_bins", "whole number", "2.5"]),
+        ("[selection]\nthin_zmax_max = 0\n", ["[selection] thin_zmax_max = 0", "> 0 [kpc]"]),
+        # a setting that cannot be switched off
+        ('[galaxy]\nrescale_potential = "off"\n', ["[galaxy] rescale_potential", "cannot be switched off"]),
+        ('[orbits]\nn_mc = "off"\n', ["[orbits] n_mc", "cannot be switched off", "n_mc = 100"]),
+        # a section that is not a table
+        ("galaxy = 5\n", ["[galaxy] must be a table"]),
+    ],
+)
+def test_bad_values_in_toml_name_section_key_value_and_fix(tmp_path, text, words):
+    p = write(tmp_path, text)
+    with pytest.raises(ValueError) as info:
+        load_config(p)
+    msg = str(info.value)
+    assert msg.startswith(f"{p}: ")  # the file is named
+    for w in words:
+        assert w in msg, (w, msg)
+    assert "np.float64" not in msg and "Traceback" not in msg
+
+
+def test_bad_values_raise_config_error_not_type_or_key_error(tmp_path):
+    for text in ('[galaxy]\nR0 = "8.27"\n', "[cuts]\nR_range = 5\n", "galaxy = [1, 2]\n", "[orbits]\nn_mc = {a = 1}\n"):
+        with pytest.raises(ConfigError):
+            load_config(write(tmp_path, text))
+    assert issubclass(ConfigError, ValueError)
+
+
+def test_numpy_values_are_shown_as_plain_numbers():
+    with pytest.raises(ValueError) as info:
+        GalaxyConfig(R0=np.float64(3.5))
+    assert "R0 = 3.5 " in str(info.value) and "np." not in str(info.value)
+    with pytest.raises(ValueError) as info:
+        OrbitConfig(n_mc=np.float64(50.5))
+    assert "got 50.5;" in str(info.value)
+
+
+def test_good_values_load_and_are_normalised(tmp_path):
+    p = write(
+        tmp_path,
+        """
+[galaxy]
+R0 = 8
+v0 = 230
+z_sun = 0.0208
+solar_motion = [11, 12, 7]
+rescale_potential = true
+
+[orbits]
+n_mc = 50.0
+staeckel_delta = 0.45
+catalogue_columns = ["Z_max", "galcen", "R_g", "galcen"]
+
+[cuts]
+min_snr = 10
+R_range = [0, 25]
+max_age = 14
+""",
+    )
+    cfg = load_config(p)
+    assert cfg.galaxy.R0 == 8.0 and type(cfg.galaxy.R0) is float
+    assert type(cfg.galaxy.v0) is float and cfg.galaxy.rescale_potential is True
+    assert cfg.galaxy.solar_motion == (11.0, 12.0, 7.0)
+    assert all(type(v) is float for v in cfg.galaxy.solar_motion)
+    assert cfg.orbits.n_mc == 50 and type(cfg.orbits.n_mc) is int
+    assert cfg.orbits.staeckel_delta == 0.45
+    assert cfg.orbits.catalogue_columns == ("R_g", "Z_max", "galcen")
+    assert type(cfg.cuts.min_snr) is float and cfg.cuts.R_range == (0.0, 25.0)
+    assert cfg.cuts.max_age == 14.0
+    # numpy scalars from Python are accepted and stored as plain Python numbers
+    g = GalaxyConfig(R0=np.float64(8.1), rescale_potential=np.bool_(True))
+    assert type(g.R0) is float and g.rescale_potential is True
+    assert type(OrbitConfig(n_mc=np.int64(20)).n_mc) is int
+
+
+def test_new_fields_defaults_keep_c25():
+    assert CutsConfig().max_age == 13.0
+    assert OrbitConfig().catalogue_columns == ()
+    assert OrbitConfig(catalogue_columns=["galcen"]).catalogue_columns == ("galcen",)
+    with pytest.raises(ValueError, match="allowed entries"):
+        OrbitConfig(catalogue_columns=("zmax",))
+
+
+def test_off_and_none_only_for_settings_that_accept_none(tmp_path):
+    p = write(tmp_path, '[cuts]\nmax_age = "off"\nmin_mass = "None"\nmax_rel_err_phase = "OFF"\n'
+                        '[selection]\nthin_zmax_max = "off"\n')  # fmt: skip
+    cfg = load_config(p)
+    assert cfg.cuts.max_age is None and cfg.cuts.min_mass is None and cfg.cuts.max_rel_err_phase is None
+    assert cfg.selection.thin_zmax_max is None
+    with pytest.raises(ValueError, match="cannot be switched off"):
+        load_config(write(tmp_path, '[cuts]\nrequire_flags = "off"\n'))
+    with pytest.raises(ValueError, match="rescale_potential"):
+        GalaxyConfig(rescale_potential=None)
+
+
+def test_replace_and_round_trip_validate():
+    cfg = PipelineConfig().replace(orbits={"catalogue_columns": ("galcen", "R_g")}, cuts={"max_age": None})
+    assert cfg.orbits.catalogue_columns == ("R_g", "galcen")
+    assert PipelineConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match=r"\[orbits\] n_mc"):
+        PipelineConfig().replace(orbits={"n_mc": "100"})
+    with pytest.raises(ValueError, match=r"\[cuts\] R_range"):
+        CutsConfig(R_range=(5.0, 20.0, 30.0))

@@ -31,7 +31,7 @@ GOOD = {
     "R_g": 8.1,
 }
 
-CATALOGUE_NAMES = ["age > 0", "mass", "age error", "snr", "flags", "[Fe/H]"]
+CATALOGUE_NAMES = ["age > 0", "age max", "mass", "age error", "snr", "flags", "[Fe/H]"]
 PHASE_NAMES = [
     "|z|",
     "R",
@@ -84,6 +84,9 @@ def test_default_cut_names_and_order():
         # age > 0
         ({"age": 0.0, "age_err": 0.0}, False),
         ({"age": -1.0, "age_err": 0.1}, False),
+        # age <= 13 Gyr (inclusive)
+        ({"age": 13.0, "age_err": 1.0}, True),
+        ({"age": 13.01, "age_err": 1.0}, False),
         # SNR > 20 (strict)
         ({"snr": 20.0}, False),
         ({"snr": 20.01}, True),
@@ -161,6 +164,7 @@ def test_relative_error_cut_is_strict_40_percent(col, value, err_ok, err_at_limi
 @pytest.mark.parametrize(
     "field, cut_name, failing",
     [
+        ("max_age", "age max", {"age": 14.0, "age_err": 1.0}),
         ("min_mass", "mass", {"mass": 0.3}),
         ("max_age_rel_err", "age error", {"age_err": 4.0}),
         ("min_snr", "snr", {"snr": 5.0}),
@@ -177,6 +181,29 @@ def test_none_disables_cut(field, cut_name, failing):
     assert cut_name not in names
     assert len(names) == len(CATALOGUE_NAMES) + len(PHASE_NAMES) - 1
     assert kept(failing, cfg) is True
+
+
+def test_max_age_cut_counts_old_stars_and_off_keeps_them(tmp_path):
+    from mgar_bayes.config import load_config
+
+    rows = table({}, {"age": 13.5, "age_err": 1.0}, {"age": 20.0, "age_err": 2.0}, {"age": 12.9})
+    out, flow = apply_cuts(rows, catalogue_cuts())
+    fr = flow.to_frame().set_index("cut")
+    assert fr.loc["age max", "n_removed"] == 2
+    assert fr.loc["age max", "description"] == "age <= 13.0 Gyr"
+    assert list(out.index) == [0, 3]
+    # a stricter limit from the config file is used
+    p = tmp_path / "c.toml"
+    p.write_text("[cuts]\nmax_age = 12.5\n")
+    out, flow = apply_cuts(rows, catalogue_cuts(load_config(p).cuts))
+    assert list(out.index) == [0]
+    # "off" keeps every age
+    p.write_text('[cuts]\nmax_age = "off"\n')
+    cfg = load_config(p).cuts
+    assert cfg.max_age is None
+    assert "age max" not in [c.name for c in catalogue_cuts(cfg)]
+    out, _ = apply_cuts(rows, catalogue_cuts(cfg))
+    assert len(out) == 4
 
 
 def test_require_flags_false_disables_flags():
@@ -232,6 +259,7 @@ def test_cut_flow_counts():
     assert removed == {
         "input catalogue": 0,
         "age > 0": 1,
+        "age max": 0,
         "mass": 1,
         "age error": 0,
         "snr": 2,

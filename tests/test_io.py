@@ -211,7 +211,7 @@ def test_non_numeric_values(tmp_path, cat):
     bad.loc[7, "feh"] = "oops"
     path = tmp_path / "s.csv"
     write_table(bad, path)
-    with pytest.raises(CatalogueError, match=r"'feh'.*numeric.*2 row\(s\): 3, 7"):
+    with pytest.raises(CatalogueError, match=r"'feh'.*numeric.*2 (table )?row\(s\)[^:]*: 3, 7"):
         read_catalogue(path)
 
 
@@ -230,7 +230,7 @@ def test_non_positive_uncertainty(tmp_path, cat):
     bad.loc[9, "rv_err"] = -1.0
     path = tmp_path / "s.parquet"
     write_table(bad, path)
-    with pytest.raises(CatalogueError, match=r"'rv_err'.*> 0.*2 row\(s\): 4, 9"):
+    with pytest.raises(CatalogueError, match=r"'rv_err'.*> 0.*2 (table )?row\(s\)[^:]*: 4, 9"):
         read_catalogue(path)
 
 
@@ -239,7 +239,7 @@ def test_duplicated_source_id(tmp_path, cat):
     bad.loc[6, "source_id"] = bad.loc[2, "source_id"]
     path = tmp_path / "s.csv"
     write_table(bad, path)
-    with pytest.raises(CatalogueError, match=r"duplicated source_id.*2 row\(s\): 2, 6"):
+    with pytest.raises(CatalogueError, match=r"duplicated source_id.*2 (table )?row\(s\)[^:]*: 2, 6"):
         read_catalogue(path)
 
 
@@ -415,7 +415,13 @@ def test_lamost_join_and_columns(lamost, caplog):
 
 
 def test_lamost_options(lamost, tmp_path):
-    vac, _, vac_path, age_path = lamost
+    vac, _, _, age_path = lamost
+    # a VAC with its Galactocentric errors in kpc (the real one has them in pc)
+    vac = vac.copy()
+    for c in ("err_x", "err_y", "err_z", "err_r"):
+        vac[c] = vac[c] / 1000.0
+    vac_path = tmp_path / "vac_kpc_errors.fits"
+    vac.write(vac_path, format="fits")
     df = read_lamost_dr8(
         vac_path, age_path, vphi_sign=-1, phi_unit="rad", distance_unit="pc", galcen_err_unit="kpc"
     )
@@ -468,3 +474,72 @@ def test_lamost_output_reads_back(lamost, tmp_path):
     out = write_table(df, tmp_path / "joined.parquet")
     back = read_catalogue(out)
     pd.testing.assert_frame_equal(back, df, check_like=False)
+
+
+# ------------------------------------------------------------------ text encodings
+
+
+def write_latin1(df: pd.DataFrame, path, row: int = 7) -> int:
+    """Write ``df`` as Latin-1 CSV with an 'é' in column ``extra`` of one row; its byte offset."""
+    df = df.copy()
+    df["extra"] = ["caf\u00e9" if i == row else "cafe" for i in range(len(df))]
+    df.to_csv(path, index=False, encoding="latin-1")
+    return path.read_bytes().index(b"\xe9")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".csv.gz"])
+def test_latin1_csv_names_file_offset_encoding_and_fix(tmp_path, cat, suffix):
+    path = tmp_path / f"cat{suffix}"
+    offset = write_latin1(cat, tmp_path / "plain.csv")
+    write_latin1(cat, path)
+    with pytest.raises(CatalogueError) as info:
+        read_catalogue(path)
+    msg = str(info.value)
+    assert str(path) in msg
+    assert f"byte e9 at byte offset {offset} (line 9)" in msg  # header + 7 rows before it
+    assert "encoding 'utf-8'" in msg
+    assert "--encoding latin-1" in msg and "encoding='latin-1'" in msg
+    assert "Traceback" not in msg
+
+
+def test_latin1_csv_reads_with_its_encoding(tmp_path, cat):
+    path = tmp_path / "cat.csv"
+    write_latin1(cat, path)
+    got = read_catalogue(path, encoding="latin-1")
+    assert got.loc[7, "extra"] == "caf\u00e9" and got.loc[0, "extra"] == "cafe"
+    pd.testing.assert_frame_equal(got.drop(columns="extra"), validate_catalogue(cat).drop(columns="extra"))
+    # the default, utf-8, still reads a utf-8 file with the same text
+    cat2 = cat.assign(extra=["caf\u00e9"] * len(cat))
+    write_table(cat2, tmp_path / "utf8.csv")
+    assert (read_catalogue(tmp_path / "utf8.csv")["extra"] == "caf\u00e9").all()
+
+
+def test_bad_byte_beyond_the_first_block_is_located(tmp_path):
+    big = make_catalogue(n=4000, survey_extras=False)
+    write_table(big, tmp_path / "big.csv")
+    data = (tmp_path / "big.csv").read_bytes()
+    cut = data.index(b"\n", 1 << 20) + 1  # start of a row after the first 1 MiB block
+    (tmp_path / "big.csv").write_bytes(data[:cut] + b"\xff" + data[cut:])
+    line = data[:cut].count(b"\n") + 1
+    with pytest.raises(CatalogueError, match=rf"byte ff at byte offset {cut} \(line {line}\)"):
+        read_catalogue(tmp_path / "big.csv")
+
+
+def test_unknown_encoding_name(tmp_path, cat):
+    write_table(cat, tmp_path / "cat.csv")
+    for bad in ("latin-9x", "hex"):
+        with pytest.raises(CatalogueError, match=rf"unknown text encoding '{bad}'"):
+            read_catalogue(tmp_path / "cat.csv", encoding=bad)
+
+
+def test_lamost_csv_encoding(lamost, tmp_path):
+    _, ages, vac_path, _ = lamost
+    frame = ages.to_pandas()
+    # in the header: values of columns that are not used are never decoded
+    frame["r\u00e9vision"] = 1
+    csv = tmp_path / "ages.csv"
+    frame.to_csv(csv, index=False, encoding="latin-1")
+    with pytest.raises(CatalogueError, match="--encoding latin-1"):
+        read_lamost_dr8(vac_path, csv)
+    df = read_lamost_dr8(vac_path, csv, encoding="latin-1")
+    assert df.attrs["join"]["matched"] == len(BOTH)

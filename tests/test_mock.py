@@ -70,3 +70,42 @@ def test_bad_config():
         MockConfig(fractions=(0.5, 0.2, 0.1))
     with pytest.raises(ValueError, match="n_stars"):
         MockConfig(n_stars=0)
+
+
+def test_memory_guard_refuses_huge_catalogue_quickly():
+    import time
+
+    t0 = time.perf_counter()
+    with pytest.raises(ValueError) as info:
+        generate_mock(MockConfig(n_stars=10**10))
+    assert time.perf_counter() - t0 < 1.0  # refused before anything is drawn
+    msg = str(info.value)
+    assert "n_stars = 10000000000 needs about" in msg
+    assert "GB available" in msg and "use fewer stars" in msg
+
+
+def test_memory_guard_uses_available_memory(monkeypatch):
+    from mgar_bayes import mock
+
+    monkeypatch.setattr(mock, "_available_memory", lambda: 10**9)
+    n = 10**9 // mock.BYTES_PER_STAR + 1
+    with pytest.raises(ValueError, match=r"needs about .* GB; this machine has 1\.0 GB available"):
+        generate_mock(MockConfig(n_stars=n))
+    # unknown available memory: no refusal from the guard itself
+    monkeypatch.setattr(mock, "_available_memory", lambda: None)
+    mock._check_memory(10**10)
+
+
+def test_available_memory_is_positive():
+    from mgar_bayes.mock import _available_memory
+
+    avail = _available_memory()
+    assert avail is None or avail > 0
+
+
+@pytest.mark.parametrize("bad", [50.5, 1e6, "1000", True, None])
+def test_n_stars_must_be_an_integer(bad):
+    with pytest.raises(ValueError, match="n_stars must be a whole number"):
+        MockConfig(n_stars=bad)
+    assert MockConfig(n_stars=np.int64(10)).n_stars == 10
+    assert type(MockConfig(n_stars=np.int64(10)).n_stars) is int

@@ -8,7 +8,7 @@ import pytest
 
 from mgar_bayes.config import OrbitConfig, PipelineConfig
 from mgar_bayes.ols import FIT_COLUMNS
-from mgar_bayes.pipeline import run_pipeline
+from mgar_bayes.pipeline import PipelineError, run_pipeline
 
 # Stated tolerances of the recovery test (true thin-disk rate ~0.0035 dex/kpc/Gyr,
 # true youngest-bin gradient ~-0.062 dex/kpc). OLS on observed R_g is diluted by
@@ -92,5 +92,5 @@ def test_nan_rows_are_dropped_and_counted(small_mock):
 def test_no_survivors_is_a_clear_error(small_mock):
     sub = small_mock.stars.iloc[:50].copy()
     sub["mass"] = 0.5
-    with pytest.raises(ValueError, match="no stars survive"):
+    with pytest.raises(PipelineError, match=r"cut 'mass' .* leaving 0: median mass = 0.5 Msun.*\[cuts\] min_mass"):
         run_pipeline(sub)

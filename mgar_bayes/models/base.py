@@ -26,6 +26,7 @@ import pandas as pd
 import pymc as pm
 
 from .. import __version__
+from ..atomic import atomic_path
 from ..binning import AgeBins, age_bin_probability
 from ._math import constrained_start
 from ._numpyro import sample_numpyro
@@ -573,11 +574,11 @@ class ModelBuilder(ABC):
         return self.idata
 
     def save(self, path: str | Path) -> Path:
-        """Write the fitted InferenceData (with its attrs) to netCDF; returns the path."""
+        """Write the fitted InferenceData (with its attrs) to netCDF, atomically; returns the path."""
         idata = self._require_idata()
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        idata.to_netcdf(str(path))
+        with atomic_path(path) as tmp:
+            idata.to_netcdf(str(tmp))
         return path
 
     @classmethod

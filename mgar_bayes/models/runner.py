@@ -26,10 +26,12 @@ import numpy as np
 import pandas as pd
 
 from ..binning import AgeBins
+from ..plots import save_figure
+from ..reports import write_frame
 from . import builder_for
-from .base import ModelBuilder, prepare_stars
+from .base import ModelBuilder
 from .compare import compare_with_ols
-from .config import load_model_spec
+from .config import ModelSpec, load_model_spec
 from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel
 from .plotting import plot_posterior_vs_ols
 from .trend import MGARTrendModel
@@ -39,16 +41,23 @@ __all__ = ["run_fit", "POPULATIONS"]
 POPULATIONS = ("thin", "thick")
 
 
-def _same_run(path: Path, spec_json: str, seed: int, data_hash: str) -> bool:
-    idata = az.from_netcdf(str(path))
-    a = idata.attrs
-    return a.get("config") == spec_json and int(a.get("seed", -1)) == seed and a.get("data_sha256") == data_hash
+def _same_run(path: Path, spec_json: str, seed: int, data_hash: str) -> bool | None:
+    """Whether ``path`` holds this very fit; None when it cannot be read."""
+    try:
+        a = dict(az.from_netcdf(str(path)).attrs)
+    except Exception:  # noqa: BLE001 - a partial or foreign file, whatever the library says
+        return None
+    try:
+        seed_ok = int(a.get("seed", -1)) == seed
+    except (TypeError, ValueError):
+        return None
+    return a.get("config") == spec_json and seed_ok and a.get("data_sha256") == data_hash
 
 
 def run_fit(
     stars: pd.DataFrame,
     bins: AgeBins,
-    model: str,
+    model: str | Path | ModelSpec,
     out_dir: Path,
     *,
     ols_table: pd.DataFrame | None = None,
@@ -66,8 +75,9 @@ def run_fit(
         population, source_id``.
     bins : AgeBins
         Age bins (by observed age).
-    model : str
-        Model spec name (``models/NAME.toml``) or TOML path.
+    model : str, path or ModelSpec
+        Model spec name (``models/NAME.toml``), TOML path, or a loaded spec.
+        Its ``name`` names the posterior files and the table rows.
     out_dir : pathlib.Path
         Output directory (created).
     ols_table : pandas.DataFrame, optional
@@ -94,7 +104,7 @@ def run_fit(
     FileExistsError
         A posterior file of a different run exists and ``overwrite`` is False.
     """
-    spec = load_model_spec(model).replace(overrides)
+    spec = (model if isinstance(model, ModelSpec) else load_model_spec(model)).replace(overrides)
     if spec.builder == "trend":
         raise ValueError(f"model {model!r} is a trend model; give a star model (c25, hierarchical, marginal)")
     out_dir = Path(out_dir)
@@ -107,16 +117,22 @@ def run_fit(
     plan = {}
     for pop in pops:
         path = out_dir / f"posterior_{pop}_{spec.name}.nc"
+        # the hash of the data the model will see (after its own drops, e.g. sparse bins)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            data_hash = prepare_stars(stars, bins, spec.priors, population=pop).hash()
+            probe = builder_for(spec)
+            data_hash = probe._data_hash(probe._prepare(stars, bins, population=pop))
         reuse = False
         if path.exists():
-            reuse = _same_run(path, spec.to_json(), seed, data_hash)
+            same = _same_run(path, spec.to_json(), seed, data_hash)
+            reuse = bool(same)
             if not reuse and not overwrite:
+                what = ("cannot be read (left over from an interrupted run or an older version?)"
+                        if same is None else
+                        f"holds a different earlier fit of a model named {spec.name!r} (other spec, seed or data)")  # fmt: skip
                 raise FileExistsError(
-                    f"{path} holds a different earlier fit (other config, seed or data); "
-                    "use another --out directory or overwrite=True"
+                    f"{path} {what}; choose another --out, give the spec another name, "
+                    "or pass --overwrite to replace it"
                 )
         plan[pop] = (path, reuse)
 
@@ -159,16 +175,33 @@ def run_fit(
 
     new = pd.concat(tables, ignore_index=True)
     csv = out_dir / "mgar_bayes.csv"
-    if csv.exists():
-        old = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    old = _read_table(csv, overwrite)
+    if old is not None:
         new_all = pd.concat([old[old["model"] != spec.name], new[TABLE_COLUMNS]], ignore_index=True)
     else:
         new_all = new[TABLE_COLUMNS]
-    new_all.to_csv(csv, index=False)
+    write_frame(new_all, csv)
     if ols_table is not None:
         comp = compare_with_ols(new_all, ols_table)
-        comp.to_csv(out_dir / "mgar_bayes_vs_ols.csv", index=False)
+        write_frame(comp, out_dir / "mgar_bayes_vs_ols.csv")
     # all models in the CSV are drawn, so re-running one model never loses another's points
     fig, _ = plot_posterior_vs_ols(new_all, ols_table, bands, hdi_prob=spec.priors.hdi_prob)
-    fig.savefig(out_dir / "figures" / "posterior_vs_ols.png", dpi=130)
+    save_figure(fig, out_dir / "figures" / "posterior_vs_ols.png", overwrite=True, dpi=130)
     return summary
+
+
+def _read_table(csv: Path, overwrite: bool) -> pd.DataFrame | None:
+    """The earlier ``mgar_bayes.csv`` (rows of other models are kept), None if absent."""
+    if not csv.exists():
+        return None
+    try:
+        old = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+        if not set(TABLE_COLUMNS) <= set(old.columns):
+            raise ValueError(f"columns {sorted(old.columns)}")
+        return old[TABLE_COLUMNS]
+    except Exception as exc:  # noqa: BLE001 - a partial or foreign file
+        if overwrite:
+            return None
+        raise FileExistsError(
+            f"{csv} cannot be read as a posterior table ({exc}); pass --overwrite to replace it"
+        ) from exc
