@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_text"]
+__all__ = ["atomic_path", "atomic_write_text", "write_frame"]
 
 
 @contextmanager
@@ -48,3 +48,14 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def write_frame(table, path: str | os.PathLike) -> Path:
+    """Write a DataFrame as Parquet (``.parquet``, ``.pq``) or else CSV, no index, atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.suffix in (".parquet", ".pq"):
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+    return path

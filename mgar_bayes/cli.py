@@ -228,11 +228,7 @@ def cmd_fit(args) -> int:
             print(f"not re-using the run in {out}: {why}; running the pipeline")
         result, out, _ = _run_pipeline_into(args, cfg, table, prov, mock)
         stars, fits = result.stars, result.fits
-    bins = AgeBins.from_config(cfg.binning)
-    sampler = {k: getattr(args, k) for k in ("draws", "tune", "chains", "backend") if getattr(args, k) is not None}
-    summary = run_fit(stars, bins, spec, out, ols_table=fits, seed=args.seed,
-                      overrides={"sampler": sampler} if sampler else None,
-                      progress=not args.no_progress, overwrite=args.overwrite)
+    # the summary the fit is filed in must be readable before any sampling
     sp = out / "summary.json"
     try:
         data = read_json(sp, what="run summary") or {}
@@ -240,6 +236,11 @@ def cmd_fit(args) -> int:
         if not args.overwrite:
             raise
         data = {}
+    bins = AgeBins.from_config(cfg.binning)
+    sampler = {k: getattr(args, k) for k in ("draws", "tune", "chains", "backend") if getattr(args, k) is not None}
+    summary = run_fit(stars, bins, spec, out, ols_table=fits, seed=args.seed,
+                      overrides={"sampler": sampler} if sampler else None,
+                      progress=not args.no_progress, overwrite=args.overwrite)
     # filed under the spec's own name, as the posterior files and table rows are
     data.setdefault("bayes", {})[spec.name] = summary
     write_json(sp, data)

@@ -28,7 +28,6 @@ import codecs
 import gzip
 import logging
 import os
-import tempfile
 import tomllib
 import warnings
 from collections.abc import Callable, Mapping
@@ -39,6 +38,7 @@ import astropy.units as u
 import numpy as np
 import pandas as pd
 
+from .atomic import write_frame
 from .schema import (
     DERIVED_COLUMNS,
     OPTIONAL_COLUMNS,
@@ -281,19 +281,7 @@ def write_table(df: pd.DataFrame, path: PathLike, *, overwrite: bool = False) ->
         raise ValueError(f"{path}: cannot write this format; use one of {sorted(_WRITE_FORMATS)}")
     if path.exists() and not overwrite:
         raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    # Keep the real suffix on the temporary file so that compression is inferred.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.name)
-    os.close(fd)
-    try:
-        if fmt == "csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return write_frame(df, path)
 
 
 # ---------------------------------------------------------------------- column maps

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .atomic import atomic_write_text, write_frame
 from .binning import AgeBins
 from .config import BinningConfig, GalaxyConfig, config_hash
 from .frames import galcen_to_icrs
@@ -249,18 +250,22 @@ class MockCatalogue:
         files = ["catalogue.parquet", "truth_stars.parquet", "truth_bins.csv", "truth.json"]
         existing = [f for f in files if (d / f).exists()]
         if existing and not overwrite:
-            raise FileExistsError(f"{d} already holds {existing}; pass overwrite=True to replace them")
+            raise FileExistsError(
+                f"{d} already holds {existing}; choose another --out or pass --overwrite "
+                "(overwrite=True in Python)"
+            )
         d.mkdir(parents=True, exist_ok=True)
-        self.stars.to_parquet(d / "catalogue.parquet", index=False)
-        self.truth_stars.to_parquet(d / "truth_stars.parquet", index=False)
-        self.truth.to_csv(d / "truth_bins.csv", index=False)
+        # each file atomically, truth.json last: its presence marks a complete catalogue
+        write_frame(self.stars, d / "catalogue.parquet")
+        write_frame(self.truth_stars, d / "truth_stars.parquet")
+        write_frame(self.truth, d / "truth_bins.csv")
         meta = {
             "config": self.config.to_dict(),
             "config_hash": config_hash(self.config),
             "recipe_version": RECIPE_VERSION,
             "summary": self.truth_summary(),
         }
-        (d / "truth.json").write_text(json.dumps(meta, indent=2, default=float))
+        atomic_write_text(d / "truth.json", json.dumps(meta, indent=2, default=float))
         return d
 
 

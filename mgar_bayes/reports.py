@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .atomic import atomic_path, atomic_write_text
+from .atomic import atomic_write_text, write_frame
 from .config import config_hash
 
 __all__ = [
@@ -272,17 +272,6 @@ def write_run_outputs(result, out_dir: str | Path, record: dict, *, truth: dict 
     # the summary last: its presence with a complete run record means every output is there
     write_json(paths["summary"], summary_dict(result, record, truth))
     return paths
-
-
-def write_frame(table: pd.DataFrame, path: str | Path) -> Path:
-    """Write a table as CSV or Parquet (by suffix, no index), atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        if path.suffix == ".parquet":
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
-    return path
 
 
 def write_figures(result, fig_dir: str | Path) -> dict[str, Path]:

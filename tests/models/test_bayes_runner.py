@@ -118,3 +118,38 @@ def test_prior_sensitivity_and_power_scaling(two_pops, run):
     ps = power_scaling_sensitivity(builder)
     assert list(ps.columns) == ["prior", "likelihood", "prior_sensitive"]
     assert len(ps) == 3 and (ps["likelihood"] > 0).all()
+
+
+def test_fit_with_a_sparse_bin_is_reused_and_unreadable_file_replaced(tmp_path):
+    bins = AgeBins((2.0, 4.0, 6.0, 8.0))
+    full, _ = simulate_population(bins, n_per_bin=60, seed=7, population="thin")
+    # the last bin keeps 5 stars, fewer than min_stars_per_bin: the model drops them
+    stars = pd.concat([full[full["age"] < 6.0], full[full["age"] >= 6.0].iloc[:5]], ignore_index=True)
+    stars["source_id"] = np.arange(len(stars))
+    quick = {"sampler": {**QUICK["sampler"], "draws": 100, "tune": 100}}
+    path = tmp_path / "posterior_thin_marginal.nc"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        first = run_fit(stars, bins, "marginal", tmp_path, seed=2, overrides=quick, progress=False)
+        before = path.stat().st_mtime_ns
+        # the same stars and seed: the earlier fit is re-used (its hash is of the data after the drop)
+        again = run_fit(stars, bins, "marginal", tmp_path, seed=2, overrides=quick, progress=False)
+    assert path.stat().st_mtime_ns == before
+    assert again["thin"]["mean_gradient"] == first["thin"]["mean_gradient"]
+    # a copied spec keeping the name 'marginal' but other priors may not replace that fit
+    from mgar_bayes.models.config import _packaged_specs_dir
+
+    copy = tmp_path / "mine.toml"
+    copy.write_text((_packaged_specs_dir() / "marginal.toml").read_text().replace("r_ref = 8.27", "r_ref = 7.5"))
+    with pytest.raises(FileExistsError, match="model named 'marginal'.*--overwrite"):
+        run_fit(stars, bins, copy, tmp_path, seed=2, overrides=quick, progress=False)
+    # a partial file (an interrupted write by an older version) is refused, then replaced on request
+    path.write_bytes(b"CDF\x01 truncated")
+    with pytest.raises(FileExistsError, match="cannot be read.*--overwrite"):
+        run_fit(stars, bins, "marginal", tmp_path, seed=2, overrides=quick, progress=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        run_fit(stars, bins, "marginal", tmp_path, seed=2, overrides=quick, progress=False, overwrite=True)
+    from mgar_bayes.models import ModelBuilder
+
+    assert ModelBuilder.load(path).idata.attrs["counts"]
