@@ -19,6 +19,7 @@ __all__ = [
     "GALCEN_COLUMNS",
     "DERIVED_COLUMNS",
     "ERROR_COLUMNS",
+    "CORRELATION_COLUMNS",
     "HELIOCENTRIC_KINEMATICS",
     "CatalogueError",
     "validate_catalogue",
@@ -68,7 +69,21 @@ OPTIONAL_COLUMNS: tuple[Column, ...] = (
     Column("logg", "dex", "surface gravity"),
     Column("teff", "K", "effective temperature"),
     Column("evol_stage", "", "evolutionary stage: 'RGB' or 'RC'", "str"),
+    # asymmetric uncertainties (V21 Sect. 2.1.1): 50th minus 16th and 84th minus 50th percentile
+    Column("distance_err_lo", "kpc", "distance minus its 16th percentile"),
+    Column("distance_err_hi", "kpc", "84th percentile of the distance minus the distance"),
+    Column("age_err_lo", "Gyr", "age minus its 16th percentile"),
+    Column("age_err_hi", "Gyr", "84th percentile of the age minus the age"),
+    # Gaia astrometry and its correlations (V21 Sect. 2.1.4)
+    Column("parallax", "mas", "parallax"),
+    Column("parallax_err", "mas", "parallax uncertainty"),
+    Column("pmra_pmdec_corr", "", "correlation of pmra and pmdec"),
+    Column("parallax_pmra_corr", "", "correlation of parallax and pmra"),
+    Column("parallax_pmdec_corr", "", "correlation of parallax and pmdec"),
 )
+# the optional columns that are numbers (validated and converted to float64 like the required ones)
+_OPTIONAL_NUMERIC = tuple(c for c in OPTIONAL_COLUMNS if c.kind == "float")
+CORRELATION_COLUMNS: tuple[str, ...] = ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr")
 
 # Galactocentric cylindrical coordinates a catalogue may supply itself (the LAMOST
 # DR8 VAC does); when all are present they are used instead of recomputing them.
@@ -95,7 +110,7 @@ DERIVED_COLUMNS: tuple[Column, ...] = GALCEN_COLUMNS + (
     Column("population", "", "'thin', 'thick' or '' (neither)", "str"),
 )
 
-# Uncertainty columns that must be finite and strictly positive.
+# Uncertainty columns that must be strictly positive where finite.
 ERROR_COLUMNS: tuple[str, ...] = (
     "distance_err",
     "pmra_err",
@@ -104,6 +119,11 @@ ERROR_COLUMNS: tuple[str, ...] = (
     "feh_err",
     "afe_err",
     "age_err",
+    "distance_err_lo",
+    "distance_err_hi",
+    "age_err_lo",
+    "age_err_hi",
+    "parallax_err",
 )
 
 
@@ -190,7 +210,7 @@ def validate_catalogue(
             f"{name}: missing required column(s) {missing}; present: {sorted(map(str, table.columns))}"
         )
     out = table.copy()
-    for col in REQUIRED_COLUMNS + GALCEN_COLUMNS + OPTIONAL_COLUMNS[:2]:
+    for col in REQUIRED_COLUMNS + GALCEN_COLUMNS + _OPTIONAL_NUMERIC:
         if col.name not in out.columns or col.kind in ("any", "str"):
             continue
         values = out[col.name]
@@ -238,6 +258,17 @@ def validate_catalogue(
                 f"{name}: uncertainty column '{col}' must be > 0; non-positive values in "
                 f"{_describe_rows(out.index, bad)} (first: {plain(v[bad][0])})"
             )
+    for col in CORRELATION_COLUMNS:
+        if col not in out.columns:
+            continue
+        v = out[col].to_numpy()
+        with np.errstate(invalid="ignore"):
+            bad = np.isfinite(v) & (np.abs(v) > 1)
+        if bad.any():
+            raise CatalogueError(
+                f"{name}: correlation column '{col}' must be in [-1, 1]; values outside in "
+                f"{_describe_rows(out.index, bad)} (first: {plain(v[bad][0])})"
+            )
     if "evol_stage" in out.columns:
         stage = out["evol_stage"].astype("string").str.upper()
         bad = (~stage.isin(["RGB", "RC"]) & stage.notna()).to_numpy()
@@ -274,6 +305,8 @@ def _check_angles(table: pd.DataFrame, name: str) -> None:
 _UNIT_LIMITS: tuple[tuple[str, float, str], ...] = (
     ("distance", 50.0, "pc instead of kpc"),
     ("distance_err", 50.0, "pc instead of kpc"),
+    ("distance_err_lo", 50.0, "pc instead of kpc"),
+    ("distance_err_hi", 50.0, "pc instead of kpc"),
     ("R", 100.0, "pc instead of kpc"),
     ("R_err", 50.0, "pc instead of kpc"),
     ("z", 50.0, "pc instead of kpc"),
@@ -312,7 +345,7 @@ def check_plausible_units(table: pd.DataFrame, name: str = "catalogue") -> None:
             continue
         med = float(np.median(v))
         if med > limit:
-            unit = next(c.unit for c in REQUIRED_COLUMNS + GALCEN_COLUMNS if c.name == col)
+            unit = next(c.unit for c in REQUIRED_COLUMNS + GALCEN_COLUMNS + OPTIONAL_COLUMNS if c.name == col)
             raise CatalogueError(
                 f"{name}: column '{col}' has a median |value| of {med:.6g}, implausible in {unit} "
                 f"(limit {limit:g}); it looks like {looks}. Declare the file's unit, e.g. in the "
