@@ -68,11 +68,18 @@ def age_bin_probability(
     lo: np.ndarray | float,
     hi: np.ndarray | float,
     age_range: tuple[float, float] = (0.0, 13.0),
+    age_err_lo: np.ndarray | None = None,
+    age_err_hi: np.ndarray | None = None,
 ) -> np.ndarray:
     """Probability that a star's true age lies in [lo, hi) (C25 eq. A4).
 
     The true age is taken as a normal distribution around the observed age,
-    truncated to ``age_range``, as in C25 Appendix A.
+    truncated to ``age_range``, as in C25 Appendix A. With asymmetric errors it
+    is a split normal instead: half-normals of width ``age_err_lo`` below and
+    ``age_err_hi`` above the observed age, each holding half of the mass (the
+    two-piece Gaussian V21 Sect. 2.1.1 use for distances), truncated the same
+    way. Its CDF is ``Phi((x - age) / s(x))`` with ``s = age_err_lo`` for
+    ``x < age`` and ``age_err_hi`` above, so P is exact in normal CDFs.
 
     Parameters
     ----------
@@ -82,14 +89,39 @@ def age_bin_probability(
         Bin edges [Gyr]; arrays of shape (k,) give an (n, k) result.
     age_range : tuple of float
         Truncation of the true-age distribution [Gyr] (C25: [0, 13]).
+    age_err_lo, age_err_hi : array_like, optional
+        Age minus its 16th percentile and 84th percentile minus the age [Gyr],
+        shape (n,); give both or neither. A star where either is not finite
+        uses ``age_err`` on both sides. None (default): symmetric ``age_err``.
 
     Returns
     -------
     numpy.ndarray
         Shape (n,) for scalar edges, (n, k) for arrays of k bins.
+
+    Raises
+    ------
+    ValueError
+        Only one of ``age_err_lo``, ``age_err_hi`` given, or shapes that do not
+        match ``age``.
     """
     age = np.asarray(age, dtype=float)
     sd = np.asarray(age_err, dtype=float)
+    if (age_err_lo is None) != (age_err_hi is None):
+        raise ValueError("give both age_err_lo and age_err_hi, or neither")
+    if age_err_lo is None:
+        sd_lo = sd_hi = sd
+    else:
+        sd_lo = np.asarray(age_err_lo, dtype=float)
+        sd_hi = np.asarray(age_err_hi, dtype=float)
+        if sd_lo.shape != age.shape or sd_hi.shape != age.shape:
+            raise ValueError(
+                f"age_err_lo {sd_lo.shape} and age_err_hi {sd_hi.shape} must have the shape of age {age.shape}"
+            )
+        # a star is asymmetric only with both sides known: half a measurement is no split normal
+        both = np.isfinite(sd_lo) & np.isfinite(sd_hi)
+        sd_lo = np.where(both, sd_lo, sd)
+        sd_hi = np.where(both, sd_hi, sd)
     scalar = np.ndim(lo) == 0
     lo = np.atleast_1d(np.asarray(lo, dtype=float))
     hi = np.atleast_1d(np.asarray(hi, dtype=float))
@@ -98,9 +130,13 @@ def age_bin_probability(
     hi = np.clip(hi, a, b)
 
     def cdf(x):
-        return special.ndtr((x[None, :] - age[:, None]) / sd[:, None])
+        # the side of the observed age picks the width; both halves meet at 1/2
+        x = np.asarray(x, dtype=float).reshape(-1)
+        below = x[None, :] < age[:, None]
+        s = np.where(below, sd_lo[:, None], sd_hi[:, None])
+        return special.ndtr((x[None, :] - age[:, None]) / s)
 
-    norm = special.ndtr((b - age) / sd) - special.ndtr((a - age) / sd)
+    norm = (cdf(b) - cdf(a))[:, 0]
     p = (cdf(hi) - cdf(lo)) / norm[:, None]
     p = np.clip(p, 0.0, 1.0)
     return p[:, 0] if scalar else p

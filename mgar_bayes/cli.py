@@ -13,6 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from . import __version__
@@ -26,6 +27,12 @@ def _add_catalogue_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="TOML file overriding pipeline settings")
     p.add_argument("--column-map", help="TOML file mapping the catalogue's column names/units to the canonical ones")
     p.add_argument("--lamost-ages", help="RGB/RC age catalogue: read CATALOG as the LAMOST DR8 giant VAC joined with it")
+    p.add_argument("--lamost-snr", choices=["age", "vac"], default="age",
+                   help="with --lamost-ages: the SNR cut reads the age catalogue's snr (C25, default) or the VAC's snrg")
+    p.add_argument("--survey", help="survey preset (name, see `mgar surveys`, or a preset TOML file): its column map "
+                                    "and the settings the table needs; not with --column-map or --lamost-ages")
+    p.add_argument("--ages", help="age catalogue joined to CATALOG by a --survey preset's reader "
+                                  "(apogee_dr17: an astroNN-style VAC or any table with APOGEE_ID, age, age_16, age_84)")
     p.add_argument("--encoding", default="utf-8", help="text encoding of a CSV catalogue (default utf-8; e.g. latin-1)")
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run with different inputs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -62,7 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tune", type=int, help="tuning steps per chain (overrides the spec)")
     p.add_argument("--chains", type=int, help="chains (overrides the spec)")
     p.add_argument("--backend", choices=["pymc", "nutpie", "numpyro"], help="sampler backend (overrides the spec)")
+
+    sub.add_parser("surveys", help="list the survey presets (./surveys/*.toml and the packaged ones)")
     return parser
+
+
+def _survey_preset(args):
+    """The ``--survey`` preset, or None; refused with --column-map or --lamost-ages (one map per table)."""
+    if not getattr(args, "survey", None):
+        return None
+    other = [opt for opt, v in (("--column-map", args.column_map), ("--lamost-ages", args.lamost_ages)) if v]
+    if other:
+        raise ValueError(f"--survey cannot be combined with {' or '.join(other)}: the preset is the "
+                         "table's column map; give one of them")
+    if args.catalog is None:
+        raise ValueError("--survey needs the catalogue file it describes: mgar run FILE --survey NAME")
+    from .surveys import load_preset
+
+    return load_preset(args.survey)
 
 
 def _load_catalogue(args) -> tuple[pd.DataFrame, dict, object]:
@@ -77,31 +101,62 @@ def _load_catalogue(args) -> tuple[pd.DataFrame, dict, object]:
         prov = {"kind": "simulated", "path": str(d), "sha256": file_sha256(d / "catalogue.parquet")}
         return mock.stars, prov, mock
     path = Path(args.catalog)
+    if args.ages and not args.survey:
+        raise ValueError("--ages goes with --survey (a preset whose reader joins ages, e.g. apogee_dr17); "
+                         "for LAMOST DR8 use --lamost-ages")
     if args.lamost_ages:
         from .io import read_lamost_dr8
 
-        table = read_lamost_dr8(path, args.lamost_ages, encoding=args.encoding)
+        table = read_lamost_dr8(path, args.lamost_ages, snr_source=args.lamost_snr, encoding=args.encoding)
         prov = {
             "kind": "lamost_dr8",
             "path": str(path),
             "sha256": file_sha256(path),
             "ages_path": str(args.lamost_ages),
             "ages_sha256": file_sha256(args.lamost_ages),
+            "reader": _reader_notes(table),
         }
+        return table, prov, None
+    preset = _survey_preset(args)
+    if preset is not None:
+        from .surveys import read_survey
+
+        table = read_survey(path, preset, encoding=args.encoding, ages=args.ages)
+        prov = {"kind": "file", "path": str(path), "sha256": file_sha256(path), "survey": preset.name,
+                "survey_path": str(preset.path), "survey_sha256": preset.sha256,
+                "reader": _reader_notes(table)}  # fmt: skip
+        if args.ages:
+            prov.update(ages_path=str(args.ages), ages_sha256=file_sha256(args.ages))
         return table, prov, None
     from .io import read_catalogue
 
     table = read_catalogue(path, args.column_map, encoding=args.encoding)
-    prov = {"kind": "file", "path": str(path), "sha256": file_sha256(path)}
+    prov = {"kind": "file", "path": str(path), "sha256": file_sha256(path), "reader": _reader_notes(table)}
     if args.column_map:
         prov["column_map_sha256"] = file_sha256(args.column_map)
     return table, prov, None
+
+
+def _reader_notes(table: pd.DataFrame) -> dict:
+    """What the reader chose and assumed (units, signs, constants), JSON-safe, for run.json and summary.json."""
+    from .reports import _clean
+
+    return json.loads(json.dumps(_clean(dict(table.attrs)), default=str))
 
 
 def _load_config(args):
     """The run's config; the LAMOST DR8 route takes the VAC's Galactocentric coordinates (as C25)."""
     from .config import load_config
 
+    preset = _survey_preset(args)
+    if preset is not None:
+        from .surveys import apply_preset_config
+
+        # defaults < the preset's settings < the user's --config
+        cfg = apply_preset_config(args.config, preset)
+        if preset.config and not args.no_progress:
+            print(f"survey preset {preset.name}: {'; '.join(preset.settings())} (a --config file overrides these)")
+        return cfg
     cfg = load_config(args.config)
     if getattr(args, "lamost_ages", None) and "galcen" not in cfg.orbits.catalogue_columns:
         cfg = cfg.replace(orbits={"catalogue_columns": (*cfg.orbits.catalogue_columns, "galcen")})
@@ -142,8 +197,12 @@ def _print_summary(result, out: Path, paths: dict) -> None:
           f"thin {result.info['n_thin']}, thick {result.info['n_thick']}")
     for pop, methods in result.trend.items():
         for m, v in methods.items():
-            print(f"  {pop:5s} {m}: flattening rate {v['rate']:+.4f} +- {v['rate_err']:.4f} dex/kpc/Gyr, "
-                  f"mean gradient {v['mean_gradient']:+.4f} dex/kpc")
+            if np.isfinite(v["rate"]) and np.isfinite(v["rate_err"]):
+                rate = f"flattening rate {v['rate']:+.4f} +- {v['rate_err']:.4f} dex/kpc/Gyr"
+            else:
+                rate = f"no flattening rate ({v['n_bins']} fitted age bin(s); a line needs 3)"
+            print(f"  {pop:5s} {m}: {rate}, mean gradient {v['mean_gradient']:+.4f} dex/kpc "
+                  f"over {v['n_bins']} bin(s)")
     names = sorted({p.name if p.parent == out else f"{p.parent.name}/" for p in paths.values()})
     print(f"wrote {out}/: {', '.join(names)}")
 
@@ -228,6 +287,9 @@ def cmd_fit(args) -> int:
             print(f"not re-using the run in {out}: {why}; running the pipeline")
         result, out, _ = _run_pipeline_into(args, cfg, table, prov, mock)
         stars, fits = result.stars, result.fits
+    if cfg.fit.radius == "R":
+        # gradients in the present-day radius: the models read it under the name R_g
+        stars = stars.assign(R_g=stars["R"], R_g_err=stars["R_err"])
     # the summary the fit is filed in must be readable before any sampling
     sp = out / "summary.json"
     try:
@@ -248,6 +310,25 @@ def cmd_fit(args) -> int:
     return 0
 
 
+def cmd_surveys(args) -> int:
+    from .surveys import available_surveys, find_preset, load_preset
+
+    surveys = available_surveys()
+    if not surveys:
+        print("no survey presets found (./surveys/*.toml or the package's)")
+    width = max((len(n) for n in surveys), default=0)
+    for name, description in surveys.items():
+        try:
+            citation = load_preset(name).citation
+        except (OSError, ValueError):
+            citation = ""  # the description already says why it cannot be read
+        local = find_preset(name).parent.resolve() == (Path.cwd() / "surveys").resolve()
+        where = "  [./surveys]" if local else ""
+        summary = description.strip().splitlines()[0] if description.strip() else ""
+        print(f"{name:<{width}}  {summary}" + (f"  ({citation})" if citation else "") + where)
+    return 0
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     # what the user can act on, without the file, line and echoed source
     print(f"mgar: warning: {message}", file=sys.stderr)
@@ -257,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    handlers = {"run": cmd_run, "mock": cmd_mock, "fit": cmd_fit, "robustness": cmd_robustness}
+    handlers = {"run": cmd_run, "mock": cmd_mock, "fit": cmd_fit, "robustness": cmd_robustness,
+                "surveys": cmd_surveys}  # fmt: skip
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning

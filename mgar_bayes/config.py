@@ -47,6 +47,7 @@ __all__ = [
     "CutsConfig",
     "BinningConfig",
     "SelectionConfig",
+    "FitConfig",
     "PipelineConfig",
     "ConfigError",
     "load_config",
@@ -57,7 +58,7 @@ __all__ = [
 
 POTENTIALS = ("MWPotential2014", "McMillan17", "Irrgang13I")
 # Derived quantities that OrbitConfig.catalogue_columns may take from the catalogue.
-CATALOGUE_COLUMNS = ("R_g", "Z_max", "galcen")
+CATALOGUE_COLUMNS = ("R_g", "Z_max", "galcen", "positions")
 _OFF = ("off", "none")
 
 
@@ -417,8 +418,23 @@ class OrbitConfig:
         ``"galcen"`` (the catalogue's own Galactocentric ``R, phi, z, v_R,
         v_phi, v_z`` and their errors, instead of transforming ra, dec,
         distance, proper motions and rv), ``"R_g"`` (its own ``R_g`` and
-        ``R_g_err``), ``"Z_max"`` (its own ``Z_max``). Default: none, compute
-        everything (C25). Stored sorted, without duplicates.
+        ``R_g_err``), ``"Z_max"`` (its own ``Z_max``), ``"positions"`` (its
+        own ``R, phi, z`` and errors, for a table without velocities: no R_g,
+        no Z_max; needs ``[fit] radius = "R"`` and a chemistry-only selection).
+        Default: none, compute everything (C25). Stored sorted, without duplicates.
+    distance_source : str
+        Where heliocentric distances come from: ``"distance"`` (default; the
+        catalogue's ``distance`` and ``distance_err``, or V21's two-piece
+        Gaussian where ``distance_err_lo``/``distance_err_hi`` are given) or
+        ``"parallax"`` (1 / (``parallax`` - ``parallax_zero_point``) [kpc for
+        mas]; the Monte Carlo draws parallax and proper motions jointly with
+        the Gaia correlations, and realisations with parallax <= 0 have no
+        distance). Ignored with the catalogue's own Galactocentric coordinates.
+    parallax_zero_point : float
+        Parallax zero point [mas], subtracted from every parallax with
+        ``distance_source = "parallax"``; |value| <= 1 mas (a larger one is
+        likely in uas). Gaia EDR3's global value is about -0.017 mas
+        (Lindegren et al. 2021); the default 0 applies no correction.
     """
 
     SECTION: ClassVar[str] = "orbits"
@@ -434,6 +450,9 @@ class OrbitConfig:
     integrate_time: float = _param(3.0, "Gyr", gt=0.0)
     chunk_size: int = _param(20000, ge=1)
     catalogue_columns: tuple[str, ...] = _param((), choices=CATALOGUE_COLUMNS)
+    distance_source: str = _param("distance", choices=("distance", "parallax"),
+                                  expect="'distance' or 'parallax'")  # fmt: skip
+    parallax_zero_point: float = _param(0.0, "mas", ge=-1.0, le=1.0)
 
     def __post_init__(self):
         _validate(self)
@@ -467,6 +486,12 @@ class CutsConfig:
     max_age : float or None
         Maximum age [Gyr], inclusive, > 0 (C25: 13, the upper end of the true-age
         range [0, 13] Gyr of their sample).
+    duplicate_radius : float or None
+        Observations closer than this on the sky [arcsec] are one star: only the
+        one with the highest SNR is kept (V21 Sect. 2.2: 5 arcsec). Needs ra, dec.
+    v21_high_quality : bool
+        Keep only V21's high-quality subsample (V21 Sect. 4.1.4): age error
+        < 10% and T_eff > 5750 K, or log g < 4 and T_eff > 5250 K. Needs teff, logg.
     """
 
     SECTION: ClassVar[str] = "cuts"
@@ -481,6 +506,8 @@ class CutsConfig:
     min_vphi: float | None = _param(0.0, "km/s")
     max_rel_err_phase: float | None = _param(0.40, gt=0.0)
     max_age: float | None = _param(13.0, "Gyr", gt=0.0)
+    duplicate_radius: float | None = _param(5.0, "arcsec", gt=0.0)
+    v21_high_quality: bool = False
 
     def __post_init__(self):
         _validate(self)
@@ -560,6 +587,26 @@ class SelectionConfig:
 
 
 @dataclass(frozen=True)
+class FitConfig:
+    """What the per-bin gradients are measured against.
+
+    Parameters
+    ----------
+    radius : str
+        ``"R_g"``: the guiding radius (C25, V21, default); ``"R"``: the
+        present-day Galactocentric radius (V21 Sect. 3.1 compares both; the
+        only choice for a catalogue without velocities).
+    """
+
+    SECTION: ClassVar[str] = "fit"
+
+    radius: str = _param("R_g", choices=("R_g", "R"), expect="'R_g' or 'R'")
+
+    def __post_init__(self):
+        _validate(self)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     """Everything a run depends on."""
 
@@ -568,6 +615,7 @@ class PipelineConfig:
     cuts: CutsConfig = field(default_factory=CutsConfig)
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     binning: BinningConfig = field(default_factory=BinningConfig)
+    fit: FitConfig = field(default_factory=FitConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

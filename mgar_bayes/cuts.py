@@ -17,7 +17,7 @@ import pandas as pd
 
 from .config import CutsConfig
 
-__all__ = ["Cut", "catalogue_cuts", "phase_space_cuts", "finite_cuts", "apply_cuts", "CutFlow"]
+__all__ = ["Cut", "catalogue_cuts", "duplicate_cut", "unique_positions", "phase_space_cuts", "finite_cuts", "apply_cuts", "CutFlow"]
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,69 @@ def catalogue_cuts(cfg: CutsConfig | None = None) -> list[Cut]:
     if cfg.min_feh is not None:
         f = cfg.min_feh
         cuts.append(Cut("[Fe/H]", f"feh >= {f} dex", lambda t: _col(t, "feh") >= f, ("feh",)))
+    if cfg.v21_high_quality:
+        from .selection import v21_high_quality
+
+        cuts.append(
+            Cut("V21 high quality", "age_err/age < 0.1 and (teff > 5750 K or (logg < 4 and teff > 5250 K))",
+                v21_high_quality(), ("age", "age_err", "teff", "logg"))
+        )  # fmt: skip
     return cuts
+
+
+def duplicate_cut(radius_arcsec: float) -> Cut:
+    """One star per position: of observations within ``radius_arcsec``, keep the highest SNR (V21 Sect. 2.2)."""
+    return Cut(
+        "duplicates",
+        f"one observation per {radius_arcsec:g} arcsec (highest snr kept)",
+        lambda t: unique_positions(t, radius_arcsec),
+        ("ra", "dec", "snr"),
+    )
+
+
+def unique_positions(table: pd.DataFrame, radius_arcsec: float) -> np.ndarray:
+    """Mask keeping, of every group of observations closer than ``radius_arcsec``, the highest-SNR one.
+
+    Groups are resolved greedily from the highest SNR down (ties by ``source_id``, so the
+    result does not depend on the row order): a star is dropped when a kept star of higher
+    priority lies within the radius. Stars without finite ra/dec are kept (other cuts see them).
+    """
+    from scipy.spatial import cKDTree
+
+    n = len(table)
+    keep = np.ones(n, dtype=bool)
+    ra, dec = np.deg2rad(_col(table, "ra")), np.deg2rad(_col(table, "dec"))
+    ok = np.isfinite(ra) & np.isfinite(dec)
+    if ok.sum() < 2:
+        return keep
+    idx = np.flatnonzero(ok)
+    xyz = np.stack([np.cos(dec[idx]) * np.cos(ra[idx]), np.cos(dec[idx]) * np.sin(ra[idx]), np.sin(dec[idx])], axis=1)
+    chord = 2.0 * np.sin(np.deg2rad(radius_arcsec / 3600.0) / 2.0)
+    pairs = cKDTree(xyz).query_pairs(chord, output_type="ndarray")
+    if len(pairs) == 0:
+        return keep
+    snr = np.nan_to_num(_col(table, "snr")[idx], nan=-np.inf)
+    ids = table["source_id"].to_numpy()[idx] if "source_id" in table.columns else idx
+    try:
+        tie = np.argsort(np.argsort(ids, kind="stable"), kind="stable")
+    except TypeError:
+        tie = np.argsort(np.argsort(ids.astype(str), kind="stable"), kind="stable")
+    # priority rank: 0 = highest snr (smallest id among equals)
+    rank = np.empty(len(idx), dtype=np.int64)
+    rank[np.lexsort((tie, -snr))] = np.arange(len(idx))
+    neighbours: dict[int, list[int]] = {}
+    for a, b in pairs:
+        neighbours.setdefault(int(a), []).append(int(b))
+        neighbours.setdefault(int(b), []).append(int(a))
+    dropped = np.zeros(len(idx), dtype=bool)
+    for i in sorted(neighbours, key=lambda k: rank[k]):
+        if dropped[i]:
+            continue
+        for j in neighbours[i]:
+            if rank[j] > rank[i]:
+                dropped[j] = True
+    keep[idx[dropped]] = False
+    return keep
 
 
 PHASE_SPACE = ("R", "v_R", "v_phi", "z", "v_z")

@@ -7,7 +7,11 @@
   (default), or from full orbit integration (C25's route) as a check.
 - Errors come from Monte-Carlo realisations of the heliocentric observables
   (C25 App. A, V21 Sect. 2.1.4): the standard deviation over realisations of
-  R, z, v_R, v_phi, v_z and R_g.
+  R, z, v_R, v_phi, v_z and R_g. Distances are drawn from V21's two-piece
+  Gaussian where the catalogue gives asymmetric errors (V21 Sect. 2.1.1), or
+  come from Gaia parallaxes drawn jointly with the proper motions
+  (``OrbitConfig.distance_source = "parallax"``); the Gaia correlations are
+  used where the table has them (:func:`mc_draws`).
 - The Monte-Carlo draws of a star are keyed by its ``source_id`` and the seed
   (:func:`star_keys`, :func:`keyed_normal`): a counter-based generator, so a
   star's errors are the same bit for bit in any catalogue that contains it, in
@@ -36,6 +40,7 @@ import pandas as pd
 
 from .config import GalaxyConfig, OrbitConfig
 from .frames import K_MASYR_KPC, _matrices, _rotate, icrs_to_galcen
+from .schema import GALCEN_COLUMNS
 
 __all__ = [
     "GalaxyPotential",
@@ -47,6 +52,9 @@ __all__ = [
     "zmax_integrate",
     "star_keys",
     "keyed_normal",
+    "kinematic_columns",
+    "heliocentric_distance",
+    "mc_draws",
     "mc_phase_space",
     "compute_orbits",
 ]
@@ -473,6 +481,247 @@ def _keys_of(table: pd.DataFrame, keys) -> np.ndarray:
     return keys
 
 
+DISTANCE_SOURCES = ("distance", "parallax")
+# distance_source -> the columns that give the distance and its uncertainty
+_DISTANCE_COLUMNS = {"distance": ("distance", "distance_err"), "parallax": ("parallax", "parallax_err")}
+# 1 - rho^2 - ... below this is a correlation matrix that is not positive semi-definite
+# beyond the rounding of Gaia's float32 correlations
+_PSD_TOL = 1e-6
+
+
+def kinematic_columns(orbits: OrbitConfig | None = None) -> tuple[str, ...]:
+    """Columns the orbit stage needs for a configuration (all must be finite for a star).
+
+    Parameters
+    ----------
+    orbits : OrbitConfig, optional
+        ``"galcen"`` in ``catalogue_columns`` takes the catalogue's own
+        Galactocentric coordinates; otherwise ``distance_source`` says whether
+        the distance comes from ``distance`` or from ``parallax``.
+
+    Returns
+    -------
+    tuple of str
+        ``ra, dec``, ``distance, distance_err`` or ``parallax, parallax_err``,
+        ``pmra, pmra_err, pmdec, pmdec_err, rv, rv_err``; or ``R, z, v_R,
+        v_phi, v_z`` and their errors for the catalogue's Galactocentric
+        coordinates. The optional ``distance_err_lo``, ``distance_err_hi`` and
+        Gaia correlation columns are not listed: a star without them uses the
+        symmetric ``distance_err`` and zero correlation.
+    """
+    orbits = orbits or OrbitConfig()
+    if "galcen" in orbits.catalogue_columns:
+        return tuple(c.name for c in GALCEN_COLUMNS if c.name != "phi")
+    return _heliocentric_columns(orbits.distance_source)
+
+
+def _heliocentric_columns(distance_source: str) -> tuple[str, ...]:
+    return ("ra", "dec", *_DISTANCE_COLUMNS[distance_source],
+            "pmra", "pmra_err", "pmdec", "pmdec_err", "rv", "rv_err")  # fmt: skip
+
+
+def _parallax_corrected(table: pd.DataFrame, zero_point: float) -> np.ndarray:
+    """Parallax minus the zero point [mas] (Gaia's parallaxes are too small by about 0.017 mas)."""
+    return table["parallax"].to_numpy(float) - float(zero_point)
+
+
+def heliocentric_distance(table: pd.DataFrame, orbits: OrbitConfig | None = None) -> np.ndarray:
+    """Central heliocentric distance [kpc] of each star for ``orbits.distance_source``.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``distance`` [kpc], or ``parallax`` [mas] for ``distance_source =
+        "parallax"``.
+    orbits : OrbitConfig, optional
+        ``distance_source`` and ``parallax_zero_point`` [mas].
+
+    Returns
+    -------
+    numpy.ndarray
+        The ``distance`` column as it is; or ``1 / (parallax -
+        parallax_zero_point)`` [kpc for mas], NaN where the corrected parallax
+        is not > 0 (no distance: such stars must be cut before the orbits).
+    """
+    orbits = orbits or OrbitConfig()
+    if orbits.distance_source == "distance":
+        return table["distance"].to_numpy(float).copy()
+    plx = _parallax_corrected(table, orbits.parallax_zero_point)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(plx > 0, 1.0 / plx, np.nan)
+
+
+def _optional(table: pd.DataFrame, col: str) -> np.ndarray | None:
+    """An optional column as float, or None when absent."""
+    return table[col].to_numpy(float) if col in table.columns else None
+
+
+def _correlation(table: pd.DataFrame, col: str) -> np.ndarray:
+    """A Gaia correlation coefficient per star; 0 where absent or NaN (no covariance known)."""
+    rho = _optional(table, col)
+    if rho is None:
+        return np.zeros(len(table))
+    return np.clip(np.where(np.isfinite(rho), rho, 0.0), -1.0, 1.0)
+
+
+def _two_piece_width(table: pd.DataFrame, z: np.ndarray) -> np.ndarray:
+    """Width [kpc] each distance draw is scaled by: V21's two-piece Gaussian where known.
+
+    ``z`` are the standard normals of the draws, shape (n, n_mc). A star with
+    finite ``distance_err_lo`` and ``distance_err_hi`` gets ``distance_err_lo``
+    for ``z < 0`` and ``distance_err_hi`` for ``z >= 0`` (half the mass on each
+    side of the catalogue median); any other star its ``distance_err``.
+    """
+    sd = table["distance_err"].to_numpy(float)
+    lo, hi = _optional(table, "distance_err_lo"), _optional(table, "distance_err_hi")
+    if lo is None or hi is None:
+        return sd[:, None]
+    both = np.isfinite(lo) & np.isfinite(hi)
+    lo = np.where(both, lo, sd)
+    hi = np.where(both, hi, sd)
+    return np.where(z < 0, lo[:, None], hi[:, None])
+
+
+def mc_draws(
+    table: pd.DataFrame,
+    n_mc: int,
+    seed: int,
+    *,
+    keys: np.ndarray | None = None,
+    distance_source: str = "distance",
+    parallax_zero_point: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """Monte-Carlo realisations of the heliocentric observables of each star.
+
+    Every variable is built from keyed standard normals (:func:`keyed_normal`,
+    streams ``"distance"`` or ``"parallax"``, ``"pmra"``, ``"pmdec"``,
+    ``"rv"``) with per-star, element-wise arithmetic, so a star's realisations
+    depend only on its key and ``seed``.
+
+    - ``distance_source="distance"``: distance from the catalogue median and
+      ``distance_err``, or V21's two-piece Gaussian where ``distance_err_lo``
+      and ``distance_err_hi`` are finite (half the mass on each side of the
+      median, ``d = d_med + s z`` with ``s = distance_err_lo`` for ``z < 0``
+      and ``distance_err_hi`` for ``z >= 0``). Negative draws are reflected,
+      ``|d|``, as before the two-piece Gaussian (they need ``z < -d /
+      distance_err_lo``: rare unless the lower error is a large fraction of
+      the distance). pmra and pmdec are a bivariate normal with
+      correlation ``pmra_pmdec_corr`` (Cholesky: ``pmdec = mu + sigma (rho z1 +
+      sqrt(1 - rho^2) z2)``, ``z1`` the pmra normal).
+    - ``distance_source="parallax"``: (parallax, pmra, pmdec) are a trivariate
+      normal with the Gaia correlations ``parallax_pmra_corr``,
+      ``parallax_pmdec_corr``, ``pmra_pmdec_corr``, centred on ``parallax -
+      parallax_zero_point``; distance = 1 / parallax [kpc for mas]. A draw with
+      parallax <= 0 has no distance: that realisation is NaN, not reflected.
+
+    A correlation column that is absent, or NaN for a star, counts as 0.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The columns of :func:`kinematic_columns` (without ra, dec), optional
+        ``distance_err_lo``, ``distance_err_hi`` [kpc] and correlation
+        columns, and ``source_id`` unless ``keys`` is given.
+    n_mc : int
+        Realisations per star.
+    seed : int
+        Seed of the draws (``OrbitConfig.seed``).
+    keys : numpy.ndarray, optional
+        ``uint64`` star keys (:func:`star_keys`); default: from ``source_id``.
+    distance_source : {"distance", "parallax"}
+        Where the distance comes from (``OrbitConfig.distance_source``).
+    parallax_zero_point : float
+        Subtracted from the parallaxes [mas] (``OrbitConfig.parallax_zero_point``).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        Shape (n, n_mc): ``distance`` [kpc], ``pmra``, ``pmdec`` [mas/yr],
+        ``rv`` [km/s], and for the parallax route ``parallax`` [mas] (the
+        corrected parallax drawn).
+
+    Raises
+    ------
+    ValueError
+        Unknown ``distance_source``, or Gaia correlations of a star that form no
+        correlation matrix (not positive semi-definite).
+    """
+    if distance_source not in DISTANCE_SOURCES:
+        raise ValueError(f"distance_source must be one of {DISTANCE_SOURCES}, got {distance_source!r}")
+    keys = _keys_of(table, keys)
+
+    def col(c):
+        return table[c].to_numpy(float)[:, None]
+
+    z_a = keyed_normal(keys, seed, "pmra", n_mc)
+    z_d = keyed_normal(keys, seed, "pmdec", n_mc)
+    out: dict[str, np.ndarray] = {}
+    r_ad = _correlation(table, "pmra_pmdec_corr")
+    if distance_source == "parallax":
+        z_p = keyed_normal(keys, seed, "parallax", n_mc)
+        r_pa = _correlation(table, "parallax_pmra_corr")
+        r_pd = _correlation(table, "parallax_pmdec_corr")
+        # Cholesky factor of the (parallax, pmra, pmdec) correlation matrix, per star, in closed
+        # form: a batched linear-algebra routine could make a star's bits depend on its batch
+        l22 = np.sqrt(np.maximum(1.0 - r_pa**2, 0.0))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            l32 = np.where(l22 > 0, (r_ad - r_pa * r_pd) / l22, 0.0)
+        l33sq = 1.0 - r_pd**2 - l32**2
+        bad = l33sq < -_PSD_TOL
+        if bad.any():
+            rows = ", ".join(map(str, table.index[bad][:5]))
+            raise ValueError(
+                f"{int(bad.sum())} star(s) (rows {rows}) have Gaia correlations (parallax_pmra_corr, "
+                "parallax_pmdec_corr, pmra_pmdec_corr) that form no correlation matrix"
+            )
+        l33 = np.sqrt(np.maximum(l33sq, 0.0))
+        plx = z_p * table["parallax_err"].to_numpy(float)[:, None]
+        plx += _parallax_corrected(table, parallax_zero_point)[:, None]
+        pmra = (r_pa[:, None] * z_p + l22[:, None] * z_a) * col("pmra_err") + col("pmra")
+        pmdec = (r_pd[:, None] * z_p + l32[:, None] * z_a + l33[:, None] * z_d) * col("pmdec_err") + col("pmdec")
+        del z_p
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.where(plx > 0, 1.0 / plx, np.nan)
+        out["parallax"] = plx
+    else:
+        z = keyed_normal(keys, seed, "distance", n_mc)
+        d = z * _two_piece_width(table, z)
+        d += col("distance")
+        np.abs(d, out=d)
+        del z
+        pmra = z_a * col("pmra_err")
+        pmra += col("pmra")
+        # rho = 0 gives 0 * z1 + 1 * z2 = z2 exactly: uncorrelated stars keep the independent draws
+        pmdec = (r_ad[:, None] * z_a + np.sqrt(1.0 - r_ad**2)[:, None] * z_d) * col("pmdec_err")
+        pmdec += col("pmdec")
+    del z_a, z_d
+    rv = keyed_normal(keys, seed, "rv", n_mc)
+    rv *= col("rv_err")
+    rv += col("rv")
+    out.update(distance=d, pmra=pmra, pmdec=pmdec, rv=rv)
+    return out
+
+
+def _sd(x: np.ndarray, *, always_nan: bool = False) -> np.ndarray:
+    """Sample standard deviation per row (ddof 1) over the finite realisations.
+
+    NaN realisations (parallax <= 0, no R_g) are left out; a row with fewer
+    than two finite values gives NaN. A row without NaN takes ``numpy.std``
+    unless ``always_nan``; the choice is made per row (``nanstd``'s last bits
+    may differ from ``std``'s, and a star's error must not depend on the other
+    stars of its chunk).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if always_nan:
+            return np.nanstd(x, axis=1, ddof=1)
+        out = x.std(axis=1, ddof=1)
+        gaps = ~np.isfinite(x).all(axis=1)
+        if gaps.any():
+            out[gaps] = np.nanstd(x[gaps], axis=1, ddof=1)
+    return out
+
+
 def mc_phase_space(
     table: pd.DataFrame,
     galaxy: GalaxyConfig,
@@ -481,19 +730,21 @@ def mc_phase_space(
     seed: int,
     *,
     keys: np.ndarray | None = None,
+    distance_source: str = "distance",
+    parallax_zero_point: float = 0.0,
 ) -> dict[str, np.ndarray]:
     """Monte-Carlo errors of R, z, v_R, v_phi, v_z and R_g for a chunk of stars.
 
-    Distance [kpc], proper motions [mas/yr] and line-of-sight velocity [km/s]
-    are drawn from independent normals around their values (distance
-    reflected at zero), then transformed with the same linear map as
+    Distance [kpc] (or parallax [mas]), proper motions [mas/yr] and
+    line-of-sight velocity [km/s] are drawn as in :func:`mc_draws`, then
+    transformed with the same linear map as
     :func:`mgar_bayes.frames.icrs_to_galcen`. ra/dec are exact.
 
     Parameters
     ----------
     table : pandas.DataFrame
-        Heliocentric columns and their ``*_err``, and ``source_id`` unless
-        ``keys`` is given.
+        Heliocentric columns and their ``*_err`` (see :func:`mc_draws`), and
+        ``source_id`` unless ``keys`` is given.
     galaxy : GalaxyConfig
         Solar parameters.
     rg_table : RgTable
@@ -506,6 +757,10 @@ def mc_phase_space(
         ``uint64`` star keys (:func:`star_keys`), one per row; default: from
         ``table["source_id"]``. Each star's draws depend only on its key and
         ``seed`` (:func:`keyed_normal`, one stream per observable).
+    distance_source : {"distance", "parallax"}
+        Distances from the ``distance`` column or from ``parallax``.
+    parallax_zero_point : float
+        Subtracted from the parallaxes [mas].
 
     Returns
     -------
@@ -513,7 +768,10 @@ def mc_phase_space(
         Standard deviations over realisations, ``R_err``, ``z_err`` [kpc],
         ``v_R_err``, ``v_phi_err``, ``v_z_err`` [km/s], ``R_g_err`` [kpc], and
         ``R_g_mc_bad``, the fraction of realisations without a guiding radius
-        (L_z <= 0).
+        (L_z <= 0, or no distance). The parallax route adds
+        ``parallax_mc_bad``, the fraction of realisations with parallax <= 0;
+        they are NaN, counted in ``R_g_mc_bad`` too, and left out of every
+        standard deviation.
     """
     keys = _keys_of(table, keys)
     A, pos0, vel0 = _matrices(galaxy)
@@ -525,16 +783,10 @@ def mc_phase_space(
     Ae = _rotate(A, -sra, cra, np.zeros_like(ra))
     An = _rotate(A, -sdec * cra, -sdec * sra, cdec)
 
-    def draw(col):
-        x = keyed_normal(keys, seed, col, n_mc)
-        x *= table[col + "_err"].to_numpy(float)[:, None]
-        x += table[col].to_numpy(float)[:, None]
-        return x
-
-    d = np.abs(draw("distance"))
-    pmra = draw("pmra")
-    pmdec = draw("pmdec")
-    rv = draw("rv")
+    draws = mc_draws(table, n_mc, seed, keys=keys, distance_source=distance_source,
+                     parallax_zero_point=parallax_zero_point)  # fmt: skip
+    d, pmra, pmdec, rv = (draws.pop(k) for k in ("distance", "pmra", "pmdec", "rv"))
+    plx = draws.pop("parallax", None)
     te = K_MASYR_KPC * d * pmra
     tn = K_MASYR_KPC * d * pmdec
     x = d * Ar[0][:, None] + pos0[0]
@@ -550,19 +802,18 @@ def mc_phase_space(
     v_phi = Lz / R
     Rg = rg_table(Lz)
     bad = ~np.isfinite(Rg)
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        # stars whose realisations all lack an R_g get NaN, counted by the R_g cut
-        warnings.simplefilter("ignore", RuntimeWarning)
-        rg_err = np.nanstd(np.where(bad, np.nan, Rg), axis=1, ddof=1)
+    # stars whose realisations all lack an R_g get NaN, counted by the R_g cut
     out = {
-        "R_err": R.std(axis=1, ddof=1),
-        "z_err": z.std(axis=1, ddof=1),
-        "v_R_err": v_R.std(axis=1, ddof=1),
-        "v_phi_err": v_phi.std(axis=1, ddof=1),
-        "v_z_err": vz.std(axis=1, ddof=1),
-        "R_g_err": rg_err,
+        "R_err": _sd(R),
+        "z_err": _sd(z),
+        "v_R_err": _sd(v_R),
+        "v_phi_err": _sd(v_phi),
+        "v_z_err": _sd(vz),
+        "R_g_err": _sd(np.where(bad, np.nan, Rg), always_nan=True),
         "R_g_mc_bad": bad.mean(axis=1),
     }
+    if plx is not None:
+        out["parallax_mc_bad"] = (~(plx > 0)).mean(axis=1)
     return out
 
 
@@ -611,7 +862,9 @@ def compute_orbits(
         Monte-Carlo and Z_max settings. The draws of a star depend only on its
         ``source_id`` and ``orbits.seed`` (:func:`keyed_normal`), so its errors
         do not change with row order, ``chunk_size`` (memory only) or the
-        other stars in the table.
+        other stars in the table. ``distance_source`` picks the distance
+        (:func:`heliocentric_distance`, :func:`mc_draws`); it is ignored with
+        the catalogue's Galactocentric coordinates.
     use_catalogue_galcen : bool, optional
         Use the catalogue's own Galactocentric columns; default: when present.
     progress : bool
@@ -621,10 +874,21 @@ def compute_orbits(
     -------
     derived : pandas.DataFrame
         Same index as ``table``; columns R, phi, z, v_R, v_phi, v_z and their
-        ``*_err``, L_z, R_g, R_g_err, Z_max.
+        ``*_err``, L_z, R_g, R_g_err, R_g_mc_bad, Z_max. With
+        ``distance_source = "parallax"`` also ``distance_from_parallax``
+        [kpc], the central distance 1 / (parallax - zero point) (NaN where
+        that is not > 0), and ``parallax_mc_bad``, the fraction of
+        realisations with parallax <= 0.
     info : dict
         What was used: potential and units, Staeckel focal length [kpc],
-        number of stars without an R_g.
+        number of stars without an R_g, distance source and parallax zero
+        point [mas].
+
+    Raises
+    ------
+    ValueError
+        A heliocentric column of :func:`kinematic_columns` is missing, or a
+        ``source_id`` is no identifier.
     """
     from .schema import has_galcen
 
@@ -643,11 +907,22 @@ def compute_orbits(
             derived[c + "_err"] = table[c + "_err"].to_numpy(float)
         derived["phi"] = table["phi"].to_numpy(float) if "phi" in table else np.nan
     else:
+        need = _heliocentric_columns(orbits.distance_source)
+        missing = [c for c in need if c not in table.columns]
+        if missing:
+            raise ValueError(
+                f"the orbits need column(s) {missing} for distance_source = {orbits.distance_source!r}; "
+                f"present: {sorted(map(str, table.columns))}"
+            )
+        dist = heliocentric_distance(table, orbits)
         gc = icrs_to_galcen(
-            *(table[c].to_numpy(float) for c in ("ra", "dec", "distance", "pmra", "pmdec", "rv")),
+            table["ra"].to_numpy(float), table["dec"].to_numpy(float), dist,
+            *(table[c].to_numpy(float) for c in ("pmra", "pmdec", "rv")),
             galaxy=galaxy,
-        )
+        )  # fmt: skip
         derived = pd.DataFrame({k: gc[k] for k in ("R", "phi", "z", "v_R", "v_phi", "v_z")}, index=table.index)
+        if orbits.distance_source == "parallax":
+            derived["distance_from_parallax"] = dist
     derived["L_z"] = derived["R"] * derived["v_phi"]
     derived["R_g"] = table_rg(derived["L_z"].to_numpy())
 
@@ -665,7 +940,9 @@ def compute_orbits(
         if use_catalogue_galcen:
             res = _mc_galcen_given(chunk, table_rg, orbits.n_mc, orbits.seed, keys=ck)
         else:
-            res = mc_phase_space(chunk, galaxy, table_rg, orbits.n_mc, orbits.seed, keys=ck)
+            res = mc_phase_space(chunk, galaxy, table_rg, orbits.n_mc, orbits.seed, keys=ck,
+                                 distance_source=orbits.distance_source,
+                                 parallax_zero_point=orbits.parallax_zero_point)  # fmt: skip
         for k, v in res.items():
             mc_cols.setdefault(k, []).append(v)
     for k, parts in mc_cols.items():
@@ -687,5 +964,9 @@ def compute_orbits(
         "n_mc": orbits.n_mc,
         "n_no_Rg": int((~np.isfinite(derived["R_g"])).sum()),
         "used_catalogue_galcen": bool(use_catalogue_galcen),
+        "distance_source": None if use_catalogue_galcen else orbits.distance_source,
+        "parallax_zero_point_mas": (
+            orbits.parallax_zero_point if not use_catalogue_galcen and orbits.distance_source == "parallax" else None
+        ),
     }
     return derived, info

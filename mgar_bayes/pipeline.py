@@ -17,9 +17,17 @@ import pandas as pd
 
 from .binning import AgeBins
 from .config import PipelineConfig
-from .cuts import Cut, CutFlow, apply_cuts, catalogue_cuts, finite_cuts, phase_space_cuts
+from .cuts import (
+    Cut,
+    CutFlow,
+    apply_cuts,
+    catalogue_cuts,
+    duplicate_cut,
+    finite_cuts,
+    phase_space_cuts,
+)
 from .ols import fit_bins, mgar_trend
-from .orbits import compute_orbits
+from .orbits import compute_orbits, heliocentric_distance, kinematic_columns
 from .schema import (
     DERIVED_COLUMNS,
     GALCEN_COLUMNS,
@@ -36,12 +44,13 @@ log = logging.getLogger(__name__)
 MEASURED = ("feh", "feh_err", "afe", "age", "age_err", "mass", "snr", "flag_feh", "flag_afe")
 
 # columns the pipeline writes besides DERIVED_COLUMNS
-_ALSO_DERIVED = ("x", "y", "age_bin", "R_g_mc_bad")
+_ALSO_DERIVED = ("x", "y", "age_bin", "R_g_mc_bad", "distance_from_parallax", "parallax_mc_bad")
 # what each entry of OrbitConfig.catalogue_columns takes from the catalogue
 CATALOGUE_SOURCES: dict[str, tuple[str, ...]] = {
     "galcen": tuple(c.name for c in GALCEN_COLUMNS),
     "R_g": ("R_g", "R_g_err"),
     "Z_max": ("Z_max",),
+    "positions": ("R", "R_err", "phi", "z", "z_err"),
 }
 # a cut that leaves less than this fraction of at least _NEAR_EMPTY_MIN stars stops the run
 _NEAR_EMPTY_FRACTION = 0.01
@@ -83,7 +92,7 @@ class PipelineResult:
 
 
 def resolve_derived_columns(
-    table: pd.DataFrame, catalogue_columns: tuple[str, ...] = ()
+    table: pd.DataFrame, catalogue_columns: tuple[str, ...] = (), kinematics: tuple[str, ...] | None = None
 ) -> tuple[pd.DataFrame, list[str]]:
     """Keep the catalogue's own derived columns only where asked; rename the others.
 
@@ -92,6 +101,9 @@ def resolve_derived_columns(
     replace the computed value. Unless its quantity is listed in
     ``catalogue_columns`` (see :data:`CATALOGUE_SOURCES`), it is renamed
     ``<name>_catalogue`` and kept beside the computed one.
+
+    ``kinematics`` are the heliocentric columns the orbit stage will read
+    (default: distance, proper motions, rv and their errors).
 
     Returns
     -------
@@ -120,13 +132,15 @@ def resolve_derived_columns(
         taken.update(cols)
     derived = [c.name for c in DERIVED_COLUMNS] + list(_ALSO_DERIVED)
     clashes = [c for c in derived if c in table.columns and c not in taken]
-    heliocentric = all(c in table.columns for c in HELIOCENTRIC_KINEMATICS)
-    if not heliocentric and "galcen" not in catalogue_columns:
-        missing = [c for c in HELIOCENTRIC_KINEMATICS if c not in table.columns]
+    kin = tuple(kinematics) if kinematics is not None else HELIOCENTRIC_KINEMATICS
+    missing = [c for c in kin if c not in table.columns]
+    if missing and "galcen" not in catalogue_columns:
         hint = ""
         if has_galcen(table):
             hint = ("; the table has its own Galactocentric coordinates: to use them, set "
                     '[orbits] catalogue_columns = ["galcen"] in the config')  # fmt: skip
+        elif {"parallax", "parallax_err"} <= set(table.columns) and "distance" in missing:
+            hint = '; it has parallaxes: set [orbits] distance_source = "parallax" to use them'
         raise PipelineError(f"the catalogue lacks the heliocentric column(s) {missing}{hint}")
     notes = []
     renames = {}
@@ -187,6 +201,7 @@ def _likely_cause(cut: str, table: pd.DataFrame | None) -> str:
                 '(e.g. 0.8) or switch it off ("off")')  # fmt: skip
     causes = {
         "distance > 0": "distances are non-positive: parallaxes given as distances, or a sign convention?",
+        "parallax > zero point": "parallaxes are non-positive: in mas? or [orbits] parallax_zero_point too large",
         "|z|": f"median |z| = {_median(table, 'z')} kpc: positions in pc instead of kpc, or [galaxy] R0 wrong?",
         "R": (f"median R = {_median(table, 'R')} kpc: distances or positions in pc instead of kpc, or "
               "[galaxy] R0 wrong? Declare units in the column map, or change [cuts] R_range"),
@@ -202,6 +217,8 @@ def _likely_cause(cut: str, table: pd.DataFrame | None) -> str:
                       "absolute Gyr? or [cuts] max_age_rel_err"),
         "age > 0": f"median age = {_median(table, 'age')}: ages must be in Gyr",
         "age max": f"median age = {_median(table, 'age')}: ages must be in Gyr, or [cuts] max_age",
+        "duplicates": "(nearly) every star has a neighbour within [cuts] duplicate_radius: ra/dec in radians?",
+        "V21 high quality": "few stars with age errors < 10% and V21's T_eff/log g ranges: check teff [K], logg [dex]",
     }
     return causes.get(cut, "check the units and conventions of the columns this cut reads")
 
@@ -248,19 +265,30 @@ def preprocess(
     cfg = config or PipelineConfig()
     t0 = time.perf_counter()
     use = tuple(cfg.orbits.catalogue_columns)
+    if "positions" in use:
+        return _preprocess_positions(catalogue, cfg, t0)
     galcen = "galcen" in use
     # without heliocentric columns, resolve_derived_columns says how to use the catalogue's own
     table = validate_catalogue(catalogue, require_heliocentric=not (galcen or has_galcen(catalogue)))
-    table, notes = resolve_derived_columns(table, use)
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    kin = [c.name for c in GALCEN_COLUMNS if c.name != "phi"] if galcen else list(HELIOCENTRIC_KINEMATICS)
+    kin = list(kinematic_columns(cfg.orbits))
+    table, notes = resolve_derived_columns(table, use, kin)
     own = [c for key in use if key != "galcen" for c in CATALOGUE_SOURCES[key]]
     flow = CutFlow(len(table))
     cuts = finite_cuts(list(MEASURED) + kin + own)
-    if not galcen:
+    if not galcen and cfg.orbits.distance_source == "parallax":
+        zp = cfg.orbits.parallax_zero_point
+        cuts.append(Cut("parallax > zero point", f"parallax - ({zp:g} mas) > 0",
+                        lambda t: heliocentric_distance(t, cfg.orbits) > 0, ("parallax",)))  # fmt: skip
+    elif not galcen:
         cuts.append(Cut("distance > 0", "distance > 0 kpc", lambda t: t["distance"].to_numpy(float) > 0,
                         ("distance",)))  # fmt: skip
+    if cfg.cuts.duplicate_radius is not None:
+        if {"ra", "dec"} <= set(table.columns):
+            cuts.append(duplicate_cut(cfg.cuts.duplicate_radius))
+        else:
+            notes.append("no ra/dec: the duplicate-observation cut ([cuts] duplicate_radius) was not applied")
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=2)
     validated = table
     table, flow = apply_cuts(table, cuts + catalogue_cuts(cfg.cuts), flow)
     _check_flow(flow, 1, "catalogue", validated)
@@ -298,6 +326,70 @@ def preprocess(
     return stars, flow, info
 
 
+def _preprocess_positions(catalogue: pd.DataFrame, cfg: PipelineConfig, t0: float):
+    """:func:`preprocess` for a table with present-day positions and no velocities.
+
+    No L_z, R_g or Z_max exist: the gradients are in the present-day R, the
+    thin/thick selection is by chemistry alone, and the cuts that read
+    velocities are not applied (each is named in the notes).
+    """
+    from .io import _validate_without_kinematics
+
+    wrong = []
+    if cfg.fit.radius != "R":
+        wrong.append('[fit] radius = "R" (there is no R_g without velocities)')
+    if cfg.selection.thin_zmax_max is not None or cfg.selection.thick_zmax_min is not None:
+        wrong.append('[selection] thin_zmax_max = "off" and thick_zmax_min = "off" (there is no Z_max)')
+    others = [k for k in cfg.orbits.catalogue_columns if k != "positions"]
+    if others:
+        wrong.append(f"[orbits] catalogue_columns without {others} (positions only)")
+    if wrong:
+        raise PipelineError('[orbits] catalogue_columns = ["positions"] (no velocities) needs ' + "; ".join(wrong))
+    missing = [c for c in CATALOGUE_SOURCES["positions"] if c != "phi" and c not in catalogue.columns]
+    if missing:
+        raise PipelineError(f'[orbits] catalogue_columns = ["positions"] needs the column(s) {missing}')
+    table = _validate_without_kinematics(catalogue, "catalogue")
+    table, notes = resolve_derived_columns(table, ("positions",), kinematics=())
+    flow = CutFlow(len(table))
+    cuts = finite_cuts(list(MEASURED) + ["R", "R_err", "z", "z_err"])
+    if cfg.cuts.duplicate_radius is not None and {"ra", "dec"} <= set(table.columns):
+        cuts.append(duplicate_cut(cfg.cuts.duplicate_radius))
+    validated = table
+    table, flow = apply_cuts(table, cuts + catalogue_cuts(cfg.cuts), flow)
+    _check_flow(flow, 1, "catalogue", validated)
+    full = table.copy()
+    if "phi" not in full.columns:
+        full["phi"] = np.nan
+    phi = np.deg2rad(full["phi"].to_numpy(float))
+    full["x"] = full["R"] * np.cos(phi)
+    full["y"] = full["R"] * np.sin(phi)
+    # only the cuts this table can answer: those on R and z
+    usable, skipped = [], []
+    for cut in phase_space_cuts(cfg.cuts):
+        (usable if all(c in full.columns for c in cut.columns) else skipped).append(cut)
+    if skipped:
+        notes.append("no velocities: cuts not applied: " + ", ".join(c.name for c in skipped))
+    for note in notes:
+        warnings.warn(note, UserWarning, stacklevel=3)
+    n_before = len(flow.rows)
+    stars, flow = apply_cuts(full, usable, flow)
+    _check_flow(flow, n_before, "phase-space", full)
+    stars = _canonical_order(stars)
+    stars["population"] = assign_populations(stars, population_selections(cfg.selection))
+    stars["age_bin"] = AgeBins.from_config(cfg.binning).index(stars["age"].to_numpy(float))
+    info = {
+        "used_catalogue_galcen": "positions",
+        "n_input": int(flow.rows[0]["n_remaining"]),
+        "n_clean": len(stars),
+        "n_thin": int((stars["population"] == "thin").sum()),
+        "n_thick": int((stars["population"] == "thick").sum()),
+        "catalogue_columns": ["positions"],
+        "notes": notes,
+        "seconds_preprocess": time.perf_counter() - t0,
+    }
+    return stars, flow, info
+
+
 def run_pipeline(
     catalogue: pd.DataFrame, config: PipelineConfig | None = None, *, progress: bool = False
 ) -> PipelineResult:
@@ -314,7 +406,7 @@ def run_pipeline(
     bins = AgeBins.from_config(cfg.binning)
     t0 = time.perf_counter()
     pops = tuple(cfg.selection.populations)
-    fits = fit_bins(stars, bins, populations=pops)
+    fits = fit_bins(stars, bins, populations=pops, x=cfg.fit.radius)
     _check_fitted(fits, stars, bins, pops, flow)
     trend = mgar_trend(fits)
     info["seconds_fits"] = time.perf_counter() - t0

@@ -82,6 +82,7 @@ _LAB_FEH = "[Fe/H] [dex]"
 _LAB_AFE = r"[$\alpha$/Fe] [dex]"
 _LAB_AGE = "age [Gyr]"
 _LAB_GRAD = r"d[Fe/H]/d$R_\mathrm{g}$ [dex kpc$^{-1}$]"
+_LAB_GRAD_R = r"d[Fe/H]/d$R$ [dex kpc$^{-1}$]"
 _LAB_COUNT = "stars per bin"
 
 
@@ -311,7 +312,7 @@ def plot_sample_overview(
     ValueError
         If a column is missing or ``line`` is not "C25" or "V21".
     """
-    _require(stars, ("R", "z", "x", "y", "R_g", "Z_max", "feh", "afe"), "star table")
+    _require(stars, ("R", "z", "x", "y", "feh", "afe"), "star table")
     if line not in ("C25", "V21"):
         raise ValueError(f"unknown chemical dividing line {line!r}; use 'C25' or 'V21'")
     fig, axes = plt.subplots(2, 2, figsize=(11, 9), layout="constrained")
@@ -357,14 +358,18 @@ def plot_sample_overview(
     ax_c.set(xlabel=_LAB_FEH, ylabel=_LAB_AFE, title=r"(c) [$\alpha$/Fe]-[Fe/H] plane")
     ax_c.legend(loc="upper right", fontsize="small")
 
-    # (d) Z_max - R_g with geometric cuts, log Z_max
+    # (d) Z_max - R_g with geometric cuts, log Z_max (a table without velocities has neither)
+    if not {"R_g", "Z_max"} <= set(stars.columns):
+        _no_data(ax_d, "no velocities: no R_g or Z_max")
+        ax_d.set(xlabel=_LAB_RG, ylabel=_LAB_ZMAX, title=r"(d) $Z_\mathrm{max}$-$R_\mathrm{g}$ plane")
+        return fig, axes
     rg, zm = _finite(stars["R_g"], stars["Z_max"])
     pos = zm > 0
     rg, zm = rg[pos], zm[pos]
     if zm.size:
         # a cut switched off (None) draws no line and sets no limit
-        zlo = min(np.percentile(zm, 0.1), *(v for v in (thin_zmax,) if v is not None)) / 1.5
-        zhi = max(zm.max(), *(v for v in (thick_zmax,) if v is not None)) * 1.5
+        zlo = min([np.percentile(zm, 0.1), *(v for v in (thin_zmax,) if v is not None)]) / 1.5
+        zhi = max([zm.max(), *(v for v in (thick_zmax,) if v is not None)]) * 1.5
         ybins = np.geomspace(zlo, zhi, _n_bins(zm.size) + 1)
         _density(ax_d, rg, zm, ybins=ybins)
     else:
@@ -383,7 +388,7 @@ def plot_sample_overview(
     return fig, axes
 
 
-def plot_populations(stars: pd.DataFrame, *, age_bin_width: float = 0.5):
+def plot_populations(stars: pd.DataFrame, *, age_bin_width: float = 0.5, radius: str = "R_g"):
     """[Fe/H]-R_g and age distributions of the thin and thick disks (C25 Fig. 2).
 
     Parameters
@@ -393,12 +398,14 @@ def plot_populations(stars: pd.DataFrame, *, age_bin_width: float = 0.5):
         ``age`` [Gyr]; stars of neither population are not shown.
     age_bin_width : float
         Width of the age-histogram bins [Gyr].
+    radius : {"R_g", "R"}
+        The radius on the upper panel's x axis (``R``: the present-day radius).
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     axes : numpy.ndarray of matplotlib.axes.Axes, shape (2,)
-        Upper: [Fe/H] against R_g, thin disk blue, thick disk red. Lower: age
+        Upper: [Fe/H] against R_g (or R), thin disk blue, thick disk red. Lower: age
         histograms of the two populations.
 
     Raises
@@ -406,7 +413,7 @@ def plot_populations(stars: pd.DataFrame, *, age_bin_width: float = 0.5):
     ValueError
         If a column is missing or ``age_bin_width`` is not positive.
     """
-    _require(stars, ("population", "feh", "R_g", "age"), "star table")
+    _require(stars, ("population", "feh", radius, "age"), "star table")
     if not age_bin_width > 0:
         raise ValueError(f"age_bin_width must be positive, got {age_bin_width}")
     fig, axes = plt.subplots(2, 1, figsize=(7, 8), layout="constrained",
@@ -418,14 +425,17 @@ def plot_populations(stars: pd.DataFrame, *, age_bin_width: float = 0.5):
     handles = []
     for pop in _POPS:
         sub = stars.loc[masks[pop]]
-        rg, feh = _finite(sub["R_g"], sub["feh"])
+        rg, feh = _finite(sub[radius], sub["feh"])
         alpha = float(np.clip(1500.0 / max(rg.size, 1), 0.05, 0.6))
         size = float(np.clip(4000.0 / max(rg.size, 1), 2.0, 12.0))
         ax_top.scatter(rg, feh, s=size, color=POP_COLORS[pop], alpha=alpha, lw=0,
                        rasterized=True)
         handles.append(Line2D([], [], ls="none", marker="o", color=POP_COLORS[pop],
                               label=f"{POP_LABELS[pop]} ({counts[pop]:,} stars)"))
-    ax_top.set(xlabel=_LAB_RG, ylabel=_LAB_FEH, title="[Fe/H] vs guiding-centre radius")
+    if radius == "R_g":
+        ax_top.set(xlabel=_LAB_RG, ylabel=_LAB_FEH, title="[Fe/H] vs guiding-centre radius")
+    else:
+        ax_top.set(xlabel=_LAB_R, ylabel=_LAB_FEH, title="[Fe/H] vs present-day radius")
     ax_top.legend(handles=handles, loc="upper right")
 
     ages = [_finite(stars.loc[masks[p], "age"])[0] for p in _POPS]
@@ -462,6 +472,7 @@ def plot_mgar(
     method: str = "ols",
     reference: pd.DataFrame | None = None,
     band_prob: float = 0.98,
+    radius: str = "R_g",
 ):
     """Metallicity gradient-age relation of the thin and thick disks (C25 Fig. 3).
 
@@ -487,6 +498,8 @@ def plot_mgar(
         one marker per source, the source named in the legend.
     band_prob : float
         Probability mass of the trend band, in (0, 1).
+    radius : {"R_g", "R"}
+        The radius the gradients were measured against (for the axis label).
 
     Returns
     -------
@@ -519,7 +532,7 @@ def plot_mgar(
     for ax, pop in zip(axes, _POPS, strict=True):
         color = POP_COLORS[pop]
         rows = fits.loc[fits["population"].astype(str) == pop].sort_values("age_center")
-        ax.set_ylabel(_LAB_GRAD)
+        ax.set_ylabel(_LAB_GRAD if radius == "R_g" else _LAB_GRAD_R)
         ax.set_title(POP_LABELS[pop])
         if rows.empty:
             _no_data(ax, f"no stars ({POP_LABELS[pop]}: no fits)")

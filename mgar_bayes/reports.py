@@ -291,9 +291,9 @@ def write_figures(result, fig_dir: str | Path) -> dict[str, Path]:
         thin_zmax=sel.thin_zmax_max, thick_zmax=sel.thick_zmax_min,
     )  # fmt: skip
     out["fig_overview"] = plots.save_figure(fig, fig_dir / "fig1_sample_overview.png", overwrite=True)
-    fig, _ = plots.plot_populations(result.stars)
+    fig, _ = plots.plot_populations(result.stars, radius=result.config.fit.radius)
     out["fig_populations"] = plots.save_figure(fig, fig_dir / "fig2_populations.png", overwrite=True)
     for method in ("ols", "odr"):
-        fig, _ = plots.plot_mgar(result.fits, result.trend, method=method)
+        fig, _ = plots.plot_mgar(result.fits, result.trend, method=method, radius=result.config.fit.radius)
         out[f"fig_mgar_{method}"] = plots.save_figure(fig, fig_dir / f"fig3_mgar_{method}.png", overwrite=True)
     return out

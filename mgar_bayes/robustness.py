@@ -30,6 +30,7 @@ from .selection import (
     chem_below,
     chemistry_slices_v21,
     population_selections,
+    v21_high_quality,
     zmax_bins,
 )
 
@@ -59,6 +60,8 @@ class Variant:
         Populations to fit; default: thin/thick of ``config.selection``.
     star_filter : callable, optional
         ``filter(stars) -> bool mask`` applied after preprocessing (data variants).
+    radius : str
+        Abscissa of the per-bin fits: ``"R_g"`` or the present-day ``"R"`` (V21 Sect. 3.1).
     """
 
     name: str
@@ -68,6 +71,7 @@ class Variant:
     config: PipelineConfig = field(default_factory=PipelineConfig)
     selections: dict[str, Selection] | None = None
     star_filter: Callable[[pd.DataFrame], np.ndarray] | None = None
+    radius: str = "R_g"
 
     def orbit_key(self) -> str:
         """Variants with equal keys share one preprocessing run."""
@@ -114,7 +118,16 @@ def default_variants(base: PipelineConfig | None = None) -> list[Variant]:
         Variant("thick R_g <= 10 kpc", "data", "thick_Rg_max", "10", base,
                 star_filter=lambda s: ~((s["population"] == "thick") & (s["R_g"] > 10.0)).to_numpy())
     )  # fmt: skip
+    v.append(Variant("V21 high quality", "data", "v21_high_quality", "V21 4.1.4", base, star_filter=_v21_hq))
+    v.append(Variant("present-day R", "data", "radius", "R", base, radius="R"))
     return v
+
+
+def _v21_hq(stars: pd.DataFrame) -> np.ndarray:
+    # a catalogue without teff/logg has no such subsample: the variant's bins then hold no star
+    if not {"teff", "logg"} <= set(stars.columns):
+        return np.zeros(len(stars), dtype=bool)
+    return v21_high_quality()(stars)
 
 
 def _preprocess_job(args):
@@ -192,9 +205,12 @@ def run_robustness(
             stars = stars.loc[np.asarray(v.star_filter(stars), dtype=bool)]
         bins = AgeBins.from_config(v.config.binning)
         freq = tuple(m for m in methods if m != "bayes")
-        fits = fit_bins(stars, bins, methods=freq, populations=list(sels), min_stars=min_stars) if freq else None
+        fits = (fit_bins(stars, bins, methods=freq, populations=list(sels), min_stars=min_stars, x=v.radius)
+                if freq else None)  # fmt: skip
         if "bayes" in methods:
-            bayes = _bayes_fits(stars, bins, list(sels), bayes_spec, bayes_overrides, seed)
+            # the models read R_g: give them the present-day radius under that name
+            fit_stars = stars.assign(R_g=stars["R"], R_g_err=stars["R_err"]) if v.radius == "R" else stars
+            bayes = _bayes_fits(fit_stars, bins, list(sels), bayes_spec, bayes_overrides, seed)
             fits = bayes if fits is None else pd.concat([fits, bayes], ignore_index=True)
         for r in fits.itertuples(index=False):
             rows.append(

@@ -180,6 +180,7 @@ def validate_catalogue(
         Whether distance, proper motions and line-of-sight velocity (with
         errors) are required. None: required unless the table carries its own
         Galactocentric columns (:data:`GALCEN_COLUMNS`), as the LAMOST VAC does.
+        A table with ``parallax`` and ``parallax_err`` needs no distance.
 
     Returns
     -------
@@ -197,6 +198,9 @@ def validate_catalogue(
         for c in REQUIRED_COLUMNS
         if require_heliocentric or c.name not in HELIOCENTRIC_KINEMATICS
     ]
+    if {"parallax", "parallax_err"} <= set(table.columns):
+        # distances may come from the parallaxes ([orbits] distance_source = "parallax")
+        needed = [c for c in needed if c not in ("distance", "distance_err")]
     if not require_heliocentric:
         needed += [c.name for c in GALCEN_COLUMNS if c.name != "phi"]
     missing = [c for c in needed if c not in table.columns]
@@ -324,6 +328,10 @@ _UNIT_LIMITS: tuple[tuple[str, float, str], ...] = (
 )
 
 
+# a sample whose median Galactocentric radius is under 100 pc is a unit error, not a survey
+_UNIT_LOWER: dict[str, tuple[float, str]] = {"R": (0.1, "kpc values read as pc (a factor 1000 too small)")}
+
+
 def check_plausible_units(table: pd.DataFrame, name: str = "catalogue") -> None:
     """Refuse a table whose typical values betray a wrong unit (pc given as kpc, ...).
 
@@ -344,6 +352,13 @@ def check_plausible_units(table: pd.DataFrame, name: str = "catalogue") -> None:
         if v.size == 0:
             continue
         med = float(np.median(v))
+        low = _UNIT_LOWER.get(col)
+        if low is not None and med < low[0]:
+            raise CatalogueError(
+                f"{name}: column '{col}' has a median |value| of {med:.6g} kpc, implausibly small "
+                f"(limit {low[0]:g}); it looks like {low[1]}. Declare the file's unit, e.g. in the "
+                f"column map: {col} = {{ column = \"...\", unit = \"...\" }}"
+            )
         if med > limit:
             unit = next(c.unit for c in REQUIRED_COLUMNS + GALCEN_COLUMNS + OPTIONAL_COLUMNS if c.name == col)
             raise CatalogueError(

@@ -24,6 +24,7 @@ __all__ = [
     "chem_above",
     "zmax_range",
     "thin_disk",
+    "v21_high_quality",
     "thick_disk",
     "population_selections",
     "assign_populations",
@@ -110,6 +111,22 @@ def zmax_range(lo: float | None = None, hi: float | None = None) -> Selection:
         name,
         lambda t: (t["Z_max"].to_numpy(float) > lo_) & (t["Z_max"].to_numpy(float) < hi_),
     )
+
+
+def v21_high_quality() -> Selection:
+    """V21 Sect. 4.1.4's high-quality subsample: age error < 10% and either T_eff > 5750 K
+    or (log g < 4 and T_eff > 5250 K) -- away from the giant branch and the lower main sequence."""
+
+    def mask(t: pd.DataFrame) -> np.ndarray:
+        missing = [c for c in ("teff", "logg", "age", "age_err") if c not in t.columns]
+        if missing:
+            raise KeyError(f"V21's high-quality subsample needs column(s) {missing}")
+        teff, logg = t["teff"].to_numpy(float), t["logg"].to_numpy(float)
+        rel = t["age_err"].to_numpy(float) / t["age"].to_numpy(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return (rel < 0.10) & ((teff > 5750.0) | ((logg < 4.0) & (teff > 5250.0)))
+
+    return Selection("V21 high quality", mask)
 
 
 def thin_disk(cfg: SelectionConfig | None = None) -> Selection:

@@ -162,3 +162,78 @@ def test_shapes_scalar_and_array_edges():
     assert age_bin_probability(age, err, bins.lo[:1], bins.hi[:1]).shape == (3, 1)
     # the most probable bin is the star's own bin
     assert np.argmax(p2, axis=1).tolist() == bins.index(age).tolist()
+
+
+# ------------------------------------------- asymmetric age errors (split normal)
+
+
+def _split_normal_mc(age, lo, hi, n, seed, age_range=(0.0, 13.0)):
+    """Draws of the true age: half-normals of width lo below and hi above ``age``, truncated."""
+    z = np.random.default_rng(seed).standard_normal(n)
+    x = age + np.where(z < 0, lo, hi) * z
+    return x[(x >= age_range[0]) & (x <= age_range[1])]
+
+
+def test_split_normal_sums_to_one_over_a_partition():
+    rng = np.random.default_rng(4)
+    n = 200
+    age = rng.uniform(0.2, 12.9, n)
+    lo, hi = rng.uniform(0.05, 3.0, n), rng.uniform(0.05, 3.0, n)
+    edges = np.array((0.0,) + DEFAULT_EDGES + (13.0,))
+    p = age_bin_probability(age, np.full(n, 1.0), edges[:-1], edges[1:], age_err_lo=lo, age_err_hi=hi)
+    assert np.all(p >= 0) and np.all(p <= 1)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-10)
+    # over a partition of a smaller age_range too
+    p = age_bin_probability(age, np.ones(n), edges[1:-2], edges[2:-1], age_range=(1.0, 12.25),
+                            age_err_lo=lo, age_err_hi=hi)  # fmt: skip
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, atol=1e-10)
+
+
+def test_split_normal_with_equal_sides_is_the_symmetric_formula():
+    rng = np.random.default_rng(5)
+    age, err = rng.uniform(0.2, 12.9, 50), rng.uniform(0.05, 3.0, 50)
+    bins = AgeBins.from_config()
+    sym = age_bin_probability(age, err, bins.lo, bins.hi)
+    np.testing.assert_array_equal(age_bin_probability(age, err, bins.lo, bins.hi, age_err_lo=err, age_err_hi=err), sym)
+    # equal sides other than age_err: the normal of that width
+    np.testing.assert_array_equal(
+        age_bin_probability(age, np.ones(50), bins.lo, bins.hi, age_err_lo=err, age_err_hi=err), sym
+    )
+    # a star with either side NaN uses age_err on both
+    lo, hi = err * 0.5, err * 2.0
+    lo[:10], hi[10:20] = np.nan, np.nan
+    p = age_bin_probability(age, err, bins.lo, bins.hi, age_err_lo=lo, age_err_hi=hi)
+    np.testing.assert_array_equal(p[:20], sym[:20])
+    assert np.abs(p[20:] - sym[20:]).max() > 0.05
+    with pytest.raises(ValueError, match="both"):
+        age_bin_probability(age, err, bins.lo, bins.hi, age_err_lo=lo)
+    with pytest.raises(ValueError, match="shape"):
+        age_bin_probability(age, err, bins.lo, bins.hi, age_err_lo=lo[:3], age_err_hi=hi[:3])
+
+
+@pytest.mark.parametrize(
+    "age, lo, hi",
+    [
+        (3.0, 0.5, 2.0),  # skewed to old ages
+        (11.5, 2.5, 0.6),  # skewed to young ages
+        (12.2, 0.4, 3.0),  # the truncation at 13 Gyr removes much of the upper half
+        (0.6, 1.2, 0.3),  # and the one at 0 of the lower half
+    ],
+)
+def test_split_normal_against_monte_carlo(age, lo, hi):
+    x = _split_normal_mc(age, lo, hi, 1_000_000, seed=11)
+    edges = np.array((0.0,) + DEFAULT_EDGES + (13.0,))
+    expected = np.histogram(x, bins=edges)[0] / x.size
+    p = age_bin_probability(np.array([age]), np.array([1.0]), edges[:-1], edges[1:],
+                            age_err_lo=np.array([lo]), age_err_hi=np.array([hi]))[0]  # fmt: skip
+    np.testing.assert_allclose(p, expected, atol=1e-3)
+    # and it is not the symmetric answer for either width
+    for s in (lo, hi):
+        assert np.abs(age_bin_probability(np.array([age]), np.array([s]), edges[:-1], edges[1:])[0] - p).max() > 0.02
+
+
+def test_split_normal_known_value():
+    # age 5 Gyr, -1/+2 Gyr, bin [4.75, 6): Phi(0.5) - Phi(-0.25) over Phi(4) - Phi(-5)
+    p = age_bin_probability([5.0], [1.0], 4.75, 6.0, age_err_lo=[1.0], age_err_hi=[2.0])[0]
+    expected = (stats.norm.cdf(0.5) - stats.norm.cdf(-0.25)) / (stats.norm.cdf(4.0) - stats.norm.cdf(-5.0))
+    assert p == pytest.approx(expected, rel=1e-12)

@@ -115,7 +115,9 @@ def _write_lamost_pair(tmp_path, n=6000, seed=31):
             "flag_feh_apogee": s["flag_feh"], "flag_afe_apogee": s["flag_afe"],
             "snrg": s["snr"], "rv": s["rv"], "err_rv": s["rv_err"],
             "dist_phot": s["distance"], "err_dist_phot": s["distance_err"],
-            "x": d["R"] * np.cos(phi), "y": d["R"] * np.sin(phi), "z": d["z"], "r": d["R"], "phi": d["phi"],
+            # positions and their errors in pc, as in the real VAC (C25's script divides by 8270)
+            "x": 1000 * d["R"] * np.cos(phi), "y": 1000 * d["R"] * np.sin(phi), "z": 1000 * d["z"],
+            "r": 1000 * d["R"], "phi": d["phi"],
             "err_x": 1000 * d["R_err"], "err_y": 1000 * d["R_err"], "err_z": 1000 * d["z_err"],
             "err_r": 1000 * d["R_err"],
             "vr": d["v_R"], "vphi": d["v_phi"], "vz": d["v_z"],
@@ -137,11 +139,11 @@ def _write_lamost_pair(tmp_path, n=6000, seed=31):
     )  # fmt: skip
     vac.write(tmp_path / "dr8_final_vac_flag_parameter.fits")
     ages.write(tmp_path / "ages.fits")
-    return tmp_path / "dr8_final_vac_flag_parameter.fits", tmp_path / "ages.fits", d
+    return tmp_path / "dr8_final_vac_flag_parameter.fits", tmp_path / "ages.fits", d, m
 
 
 def test_run_on_lamost_format_files(tmp_path, fast_config):
-    vac, ages, derived = _write_lamost_pair(tmp_path)
+    vac, ages, derived, mock = _write_lamost_pair(tmp_path, n=40_000)
     out = tmp_path / "lamost_run"
     rc = main(["run", str(vac), "--lamost-ages", str(ages), "--out", str(out),
                "--config", str(fast_config), "--no-progress", "--no-figures"])  # fmt: skip
@@ -155,7 +157,12 @@ def test_run_on_lamost_format_files(tmp_path, fast_config):
     np.testing.assert_allclose(stars["R"].to_numpy(), src.loc[stars["source_id"], "R"].to_numpy(), rtol=1e-5)
     np.testing.assert_allclose(stars["R_err"].to_numpy(), src.loc[stars["source_id"], "R_err"].to_numpy(), rtol=1e-4)
     assert (stars.population == "thin").sum() > 100
-    assert summary["populations"]["thin"]["ols"]["rate"] > 0
+    # read with no unit options, the C25-layout files give the simulation's MGAR back
+    thin = summary["populations"]["thin"]["ols"]
+    truth = mock.truth_summary()["thin"]["rate_true"]
+    assert abs(thin["rate"] - truth) < 3 * thin["rate_err"] + 0.0005, (thin, truth)
+    assert summary["catalogue_columns"] == ["galcen"]
+    assert summary["catalogue"]["reader"]["lamost"]["snr_source"] == "age"
 
 
 def test_fit_command_reuses_run_and_writes_posteriors(catalogue_csv, fast_config, tmp_path):

@@ -355,3 +355,41 @@ def test_apply_cuts_with_no_cuts():
     out, flow = apply_cuts(t, [])
     assert len(out) == 2
     assert len(flow.to_frame()) == 1
+
+
+def test_duplicates_within_5_arcsec_keep_the_highest_snr():
+    from mgar_bayes.cuts import unique_positions
+
+    t = pd.DataFrame({
+        "source_id": [10, 11, 12, 13, 14, 15],
+        "ra": [10.0, 10.0 + 3 / 3600, 10.0 + 20 / 3600, 200.0, 200.0, 359.9999],
+        "dec": [0.0, 0.0, 0.0, -30.0, -30.0 + 4 / 3600, 0.0],
+        "snr": [50.0, 80.0, 30.0, np.nan, 40.0, 60.0],
+    })  # fmt: skip
+    keep = unique_positions(t, 5.0)
+    # 10 and 11 are 3" apart (11 has the higher snr); 12 is 20" away; 13/14 are 4" apart (13 has no snr)
+    assert list(t["source_id"][keep]) == [11, 12, 14, 15]
+    perm = [4, 2, 0, 5, 1, 3]
+    shuffled = t.iloc[perm].reset_index(drop=True)
+    assert sorted(shuffled["source_id"][unique_positions(shuffled, 5.0)]) == [11, 12, 14, 15]
+    # equal snr: the smaller id wins, whatever the order
+    t2 = t.assign(snr=50.0)
+    assert list(t2["source_id"][unique_positions(t2, 5.0)]) == [10, 12, 13, 15]
+    rev = t2.iloc[::-1].reset_index(drop=True)
+    assert list(rev["source_id"][unique_positions(rev, 5.0)]) == [15, 13, 12, 10]
+    assert unique_positions(t, 1.0).all()
+
+
+def test_v21_high_quality_selection():
+    from mgar_bayes.selection import v21_high_quality
+
+    t = pd.DataFrame({
+        "age": [5.0, 5.0, 5.0, 5.0, 5.0],
+        "age_err": [0.4, 0.4, 0.4, 0.6, 0.4],
+        "teff": [6000.0, 5500.0, 5500.0, 6000.0, 5000.0],
+        "logg": [4.3, 3.8, 4.2, 4.3, 2.5],
+    })  # fmt: skip
+    np.testing.assert_array_equal(v21_high_quality()(t), [True, True, False, False, False])
+    cfg = CutsConfig(v21_high_quality=True)
+    kept, flow = apply_cuts(t.assign(mass=1.0, snr=50.0, flag_feh=0, flag_afe=0, feh=0.0), catalogue_cuts(cfg))
+    assert len(kept) == 2 and flow.to_frame().set_index("cut").loc["V21 high quality", "n_removed"] == 3

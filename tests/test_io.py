@@ -321,10 +321,11 @@ def make_vac(obsids, seed=2) -> Table:
             "err_rv": rng.uniform(2, 6, n),
             "dist_phot": rng.uniform(0.5, 4, n),
             "err_dist_phot": rng.uniform(0.05, 0.4, n),
-            "x": r * np.cos(np.radians(phi)),
-            "y": r * np.sin(np.radians(phi)),
-            "z": rng.normal(0, 0.5, n),
-            "r": r,
+            # positions and their errors in pc, as in the real VAC
+            "x": 1000 * r * np.cos(np.radians(phi)),
+            "y": 1000 * r * np.sin(np.radians(phi)),
+            "z": 1000 * rng.normal(0, 0.5, n),
+            "r": 1000 * r,
             "phi": phi,
             "err_x": rng.uniform(10, 200, n),
             "err_y": rng.uniform(10, 200, n),
@@ -332,7 +333,7 @@ def make_vac(obsids, seed=2) -> Table:
             "err_r": rng.uniform(10, 200, n),
             "err_phi": rng.uniform(0.1, 1, n),
             "vr": rng.normal(0, 30, n),
-            "vphi": -rng.normal(220, 20, n),  # VAC convention in this mock: negative
+            "vphi": rng.normal(220, 20, n),  # positive along rotation, as C25 read it
             "vz": rng.normal(0, 15, n),
             "e_vr": rng.uniform(1, 5, n),
             "e_vphi": rng.uniform(1, 5, n),
@@ -401,12 +402,16 @@ def test_lamost_join_and_columns(lamost, caplog):
     np.testing.assert_allclose(df["R_err"], v["err_r"] / 1000.0)
     np.testing.assert_allclose(df["z_err"], v["err_z"] / 1000.0)
     np.testing.assert_allclose(df["x_err"], v["err_x"] / 1000.0)
-    np.testing.assert_allclose(df["R"], v["r"])
+    np.testing.assert_allclose(df["R"], v["r"] / 1000.0)
+    np.testing.assert_allclose(df["z"], v["z"] / 1000.0)
+    np.testing.assert_allclose(df["x"], v["x"] / 1000.0)
     np.testing.assert_allclose(df["phi"], v["phi"])
     np.testing.assert_allclose(df["v_phi"], v["vphi"])
     np.testing.assert_allclose(df["feh"], v["FEH_APOGEE"])
-    np.testing.assert_allclose(df["snr"], v["snrg"])
-    np.testing.assert_allclose(df["snr_age"], a["snr"])
+    # C25's SNR cut reads the age catalogue's snr; the VAC's snrg is kept beside it
+    np.testing.assert_allclose(df["snr"], a["snr"])
+    np.testing.assert_allclose(df["snr_vac"], v["snrg"])
+    assert df.attrs["lamost"]["snr_source"] == "age" and df.attrs["lamost"]["galcen_unit"] == "pc"
     np.testing.assert_allclose(df["pmra_err"], v["pmra_error"])
     assert df["flag_feh"].dtype == np.int64
     for col in ("x", "y", "v_R_err", "distance", "ra", "pmdec"):
@@ -416,23 +421,31 @@ def test_lamost_join_and_columns(lamost, caplog):
 
 def test_lamost_options(lamost, tmp_path):
     vac, _, _, age_path = lamost
-    # a VAC with its Galactocentric errors in kpc (the real one has them in pc)
+    # a VAC written in kpc, with the opposite v_phi sign (the real one: pc, positive)
     vac = vac.copy()
-    for c in ("err_x", "err_y", "err_z", "err_r"):
+    for c in ("x", "y", "z", "r", "err_x", "err_y", "err_z", "err_r"):
         vac[c] = vac[c] / 1000.0
-    vac_path = tmp_path / "vac_kpc_errors.fits"
+    vac["vphi"] = -vac["vphi"]
+    vac_path = tmp_path / "vac_kpc.fits"
     vac.write(vac_path, format="fits")
-    df = read_lamost_dr8(
-        vac_path, age_path, vphi_sign=-1, phi_unit="rad", distance_unit="pc", galcen_err_unit="kpc"
-    )
+    df = read_lamost_dr8(vac_path, age_path, vphi_sign=-1, phi_unit="rad", distance_unit="pc",
+                         galcen_unit="kpc", galcen_err_unit="kpc", snr_source="vac")  # fmt: skip
     v = vac_frame(vac)
     np.testing.assert_allclose(df["v_phi"], -v["vphi"])
     assert (df["v_phi"] > 0).all()
     np.testing.assert_allclose(df["phi"], np.degrees(v["phi"]))
     np.testing.assert_allclose(df["distance"], v["dist_phot"] / 1000.0)
+    np.testing.assert_allclose(df["R"], v["r"])
     np.testing.assert_allclose(df["R_err"], v["err_r"])
+    np.testing.assert_allclose(df["snr"], v["snrg"])
+    assert df.attrs["lamost"]["snr_source"] == "vac"
     with pytest.raises(ValueError, match="vphi_sign"):
         read_lamost_dr8(vac_path, age_path, vphi_sign=2)
+    with pytest.raises(ValueError, match="snr_source"):
+        read_lamost_dr8(vac_path, age_path, snr_source="snrg")
+    # read with the C25 defaults, the kpc file is refused: a unit error, never an empty sample
+    with pytest.raises(CatalogueError, match="'R' has a median"):
+        read_lamost_dr8(vac_path, age_path, distance_unit="pc", galcen_err_unit="kpc")
 
 
 def test_lamost_age_catalogue_as_csv(lamost, tmp_path):

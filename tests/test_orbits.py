@@ -334,3 +334,220 @@ def test_zmax_staeckel_median_delta_is_order_independent(small_mock):
         deltas.append(d0)
     # both subsamples are representative: their medians agree with each other
     assert deltas[0] == pytest.approx(deltas[1], rel=0.05)
+
+
+# --- distances: V21's two-piece Gaussian, Gaia parallaxes and correlations ---
+
+
+def _one_star(**cols) -> pd.DataFrame:
+    base = dict(source_id=[7], ra=[150.0], dec=[20.0], distance=[2.0], distance_err=[0.3], pmra=[-3.0],
+                pmra_err=[0.5], pmdec=[2.0], pmdec_err=[0.5], rv=[10.0], rv_err=[2.0])  # fmt: skip
+    base.update({k: [v] for k, v in cols.items()})
+    return pd.DataFrame(base)
+
+
+def test_two_piece_distance_draws_keep_the_median_and_percentiles():
+    n = 100_000
+    tab = _one_star(distance=2.0, distance_err_lo=0.2, distance_err_hi=0.5)
+    d = orbits.mc_draws(tab, n, 42)["distance"][0]
+    # half the mass on each side of the catalogue median: exactly the draws with z < 0 lie below it
+    z = orbits.keyed_normal(orbits.star_keys(tab["source_id"]), 42, "distance", n)[0]
+    np.testing.assert_array_equal(d < 2.0, z < 0)
+    assert abs((d < 2.0).mean() - 0.5) < 5 * 0.5 / np.sqrt(n)
+    assert np.median(d) == pytest.approx(2.0, abs=0.005)
+    lo, hi = np.percentile(d, [100 * stats.norm.cdf(-1), 100 * stats.norm.cdf(1)])
+    # sampling error of these percentiles ~0.001 and ~0.003 kpc
+    assert lo == pytest.approx(2.0 - 0.2, abs=0.006)
+    assert hi == pytest.approx(2.0 + 0.5, abs=0.015)
+    # the 16th/84th percentiles of the catalogue sit 0.6% of sigma inside the one-sigma points
+    assert np.percentile(d, 16) == pytest.approx(2.0 - 0.2 * 0.9945, abs=0.006)
+
+
+def test_two_piece_reduces_to_symmetric_and_falls_back_per_star():
+    sym = orbits.mc_draws(_one_star(distance_err=0.3), 1000, 5)["distance"]
+    same = orbits.mc_draws(_one_star(distance_err=0.3, distance_err_lo=0.3, distance_err_hi=0.3), 1000, 5)
+    np.testing.assert_array_equal(same["distance"], sym)
+    # a star without both sides uses distance_err, bit for bit
+    for lo, hi in ((np.nan, 0.5), (0.2, np.nan), (np.nan, np.nan)):
+        half = orbits.mc_draws(_one_star(distance_err=0.3, distance_err_lo=lo, distance_err_hi=hi), 1000, 5)
+        np.testing.assert_array_equal(half["distance"], sym)
+    # and the asymmetric widths change the spread of R in the Monte Carlo
+    cfg = GalaxyConfig()
+    wide = orbits.mc_phase_space(_one_star(distance_err_lo=0.3, distance_err_hi=0.9), cfg, orbits.rg_table(cfg),
+                                 4000, 5)  # fmt: skip
+    narrow = orbits.mc_phase_space(_one_star(), cfg, orbits.rg_table(cfg), 4000, 5)
+    assert wide["R_err"][0] > 1.5 * narrow["R_err"][0]
+
+
+def test_kinematic_columns_and_central_distance():
+    assert orbits.kinematic_columns() == ("ra", "dec", "distance", "distance_err", "pmra", "pmra_err", "pmdec",
+                                          "pmdec_err", "rv", "rv_err")  # fmt: skip
+    par = OrbitConfig(distance_source="parallax", parallax_zero_point=-0.017)
+    assert orbits.kinematic_columns(par)[2:4] == ("parallax", "parallax_err")
+    assert "R_err" in orbits.kinematic_columns(OrbitConfig(catalogue_columns=["galcen"]))
+    tab = pd.DataFrame({"parallax": [0.5, 0.017, -0.1, -0.017], "distance": [1.0, 2.0, 3.0, 4.0]})
+    d = orbits.heliocentric_distance(tab, par)
+    # parallax minus the (negative) zero point: 0.517, 0.034; non-positive corrected parallaxes have no distance
+    np.testing.assert_allclose(d[:2], [1 / 0.517, 1 / 0.034], rtol=1e-15)
+    assert np.isnan(d[2:]).all()
+    np.testing.assert_array_equal(orbits.heliocentric_distance(tab), tab["distance"])
+
+
+def _parallax_catalogue(n: int = 30, seed: int = 4, frac: float = 0.01) -> pd.DataFrame:
+    """Heliocentric catalogue with parallaxes consistent with its distances (parallax_err = frac * parallax)."""
+    tab = make_catalogue(n=n, seed=seed, survey_extras=False)
+    tab["parallax"] = 1.0 / tab["distance"]
+    tab["parallax_err"] = frac * tab["parallax"]
+    # the distance error that linear propagation gives: sigma_d = sigma_plx / plx^2
+    tab["distance_err"] = tab["parallax_err"] / tab["parallax"] ** 2
+    return tab
+
+
+def test_parallax_route_central_values_and_small_error_limit():
+    tab = _parallax_catalogue()
+    zp = -0.017
+    par, _ = orbits.compute_orbits(tab, orbits=OrbitConfig(n_mc=20, distance_source="parallax", parallax_zero_point=zp))
+    np.testing.assert_allclose(par["distance_from_parallax"], 1.0 / (tab["parallax"] + 0.017), rtol=1e-15)
+    # the parallax route needs no distance columns
+    bare, _ = orbits.compute_orbits(tab.drop(columns=["distance", "distance_err"]),
+                                    orbits=OrbitConfig(n_mc=20, distance_source="parallax", parallax_zero_point=zp))  # fmt: skip
+    pd.testing.assert_frame_equal(bare, par)
+    shifted = tab.assign(distance=1.0 / (tab["parallax"] + 0.017))
+    dist, _ = orbits.compute_orbits(shifted, orbits=OrbitConfig(n_mc=20))
+    for col in ("R", "z", "v_phi", "R_g"):
+        np.testing.assert_allclose(par[col], dist[col], rtol=1e-12, err_msg=col)
+    # 1% parallax errors: the Monte-Carlo errors are those of distance_err = sigma_plx / plx^2
+    cfg = OrbitConfig(n_mc=20000, seed=3)
+    par, info = orbits.compute_orbits(tab, orbits=OrbitConfig(n_mc=20000, seed=3, distance_source="parallax"))
+    dist, _ = orbits.compute_orbits(tab, orbits=cfg)
+    assert info["distance_source"] == "parallax" and (par["parallax_mc_bad"] == 0).all()
+    ok = (par["R_g_mc_bad"] == 0) & (dist["R_g_mc_bad"] == 0)
+    assert ok.sum() > 20
+    for col in ("R_err", "v_phi_err", "R_g_err"):
+        ratio = (par[col] / dist[col])[ok]
+        # each sd carries 0.5% noise from 20000 draws; R_err is the distance error alone
+        assert np.all(np.abs(ratio - 1) < 0.03), col
+        assert abs(ratio.mean() - 1) < 0.01, col
+
+
+def test_parallax_route_needs_its_columns():
+    tab = make_catalogue(n=4, survey_extras=False)
+    with pytest.raises(ValueError, match=r"parallax.*distance_source = 'parallax'"):
+        orbits.compute_orbits(tab, orbits=OrbitConfig(n_mc=10, distance_source="parallax"))
+    with pytest.raises(ValueError, match="distance_source"):
+        orbits.mc_draws(tab, 10, 1, distance_source="plx")
+
+
+def test_non_positive_parallax_draws_are_nan_realisations():
+    n = 20000
+    # parallax 0.2 +- 0.2 mas: P(parallax <= 0) = Phi(-1) = 0.159
+    tab = _one_star(parallax=0.2, parallax_err=0.2, distance=5.0, distance_err=5.0, pmra_err=0.05, pmdec_err=0.05)
+    tab = pd.concat([tab, _one_star(parallax=1.0, parallax_err=0.01).assign(source_id=8)], ignore_index=True)
+    draws = orbits.mc_draws(tab, n, 42, distance_source="parallax")
+    plx, d = draws["parallax"], draws["distance"]
+    np.testing.assert_array_equal(np.isnan(d), plx <= 0)
+    np.testing.assert_allclose(d[plx > 0], 1.0 / plx[plx > 0], rtol=1e-15)
+    cfg = GalaxyConfig()
+    out = orbits.mc_phase_space(tab, cfg, orbits.rg_table(cfg), n, 42, distance_source="parallax")
+    p = stats.norm.cdf(-1.0)
+    assert out["parallax_mc_bad"][0] == pytest.approx(p, abs=5 * np.sqrt(p * (1 - p) / n))
+    assert out["parallax_mc_bad"][0] == (plx[0] <= 0).mean() and out["parallax_mc_bad"][1] == 0
+    # realisations without a distance have no R_g either; the errors come from the others
+    assert out["R_g_mc_bad"][0] >= out["parallax_mc_bad"][0]
+    assert all(np.isfinite(out[c]).all() for c in MC_COLUMNS)
+    assert out["R_err"][0] == pytest.approx(np.std(np.hypot(*_xy(tab.iloc[0], d[0][plx[0] > 0])), ddof=1), rel=1e-9)
+
+
+def _xy(row, d):
+    """Galactocentric x, y [kpc] of distances ``d`` along the line of sight of ``row``."""
+    from mgar_bayes.frames import icrs_to_galcen
+
+    g = icrs_to_galcen(row.ra, row.dec, d, row.pmra, row.pmdec, row.rv)
+    return g["x"], g["y"]
+
+
+def test_pm_correlation_in_draws_and_errors():
+    n = 100_000
+    x = orbits.mc_draws(_one_star(pmra_pmdec_corr=0.6), n, 42)
+    r = np.corrcoef(x["pmra"][0], x["pmdec"][0])[0, 1]
+    assert r == pytest.approx(0.6, abs=5 * (1 - 0.36) / np.sqrt(n))
+    assert x["pmdec"][0].std() == pytest.approx(0.5, rel=0.01)  # the marginal width is kept
+    # pmra does not change with the correlation; NaN means no known correlation
+    x0 = orbits.mc_draws(_one_star(), n, 42)
+    np.testing.assert_array_equal(x["pmra"], x0["pmra"])
+    np.testing.assert_array_equal(orbits.mc_draws(_one_star(pmra_pmdec_corr=np.nan), n, 42)["pmdec"], x0["pmdec"])
+
+    # errors dominated by the proper motions: v_phi is linear in (pmra, pmdec) at fixed distance,
+    # so its variance is J Sigma J^T exactly
+    from mgar_bayes.frames import icrs_to_galcen
+
+    star = dict(ra=225.0, dec=10.0, distance=3.0, distance_err=1e-6, rv_err=1e-6, pmra_err=1.0, pmdec_err=1.0)
+    row = _one_star(**star).iloc[0]
+
+    def v_phi(dpmra, dpmdec):
+        return icrs_to_galcen(row.ra, row.dec, row.distance, row.pmra + dpmra, row.pmdec + dpmdec, row.rv)["v_phi"]
+
+    h = 1e-3
+    jac = [(v_phi(h, 0) - v_phi(-h, 0)) / (2 * h), (v_phi(0, h) - v_phi(0, -h)) / (2 * h)]
+    cfg = GalaxyConfig()
+    res = {}
+    for rho in (-0.6, 0.0, 0.6):
+        expected = np.sqrt(jac[0] ** 2 + jac[1] ** 2 + 2 * rho * jac[0] * jac[1])
+        res[rho] = orbits.mc_phase_space(_one_star(**star, pmra_pmdec_corr=rho), cfg, orbits.rg_table(cfg), 20000, 9)
+        assert res[rho]["v_phi_err"][0] == pytest.approx(expected, rel=0.025), rho
+    # a case where it matters: pmra and pmdec weigh alike in v_phi, so rho = +-0.6 moves its
+    # error by a factor sqrt(1 +- 0.6)
+    assert res[0.6]["v_phi_err"][0] / res[0.0]["v_phi_err"][0] == pytest.approx(np.sqrt(1.6), rel=0.03)
+    assert res[-0.6]["v_phi_err"][0] / res[0.0]["v_phi_err"][0] == pytest.approx(np.sqrt(0.4), rel=0.03)
+    for rho in (-0.6, 0.6):  # R is fixed, so R_g follows L_z = R v_phi
+        ratio = res[rho]["R_g_err"][0] / res[0.0]["R_g_err"][0]
+        assert ratio == pytest.approx(res[rho]["v_phi_err"][0] / res[0.0]["v_phi_err"][0], rel=0.02)
+
+
+def test_parallax_proper_motion_correlations():
+    n = 100_000
+    rho = {"parallax_pmra_corr": 0.3, "parallax_pmdec_corr": -0.4, "pmra_pmdec_corr": 0.6}
+    x = orbits.mc_draws(_one_star(parallax=1.0, parallax_err=0.05, **rho), n, 42, distance_source="parallax")
+    c = np.corrcoef([x["parallax"][0], x["pmra"][0], x["pmdec"][0]])
+    for (i, j), key in {(0, 1): "parallax_pmra_corr", (0, 2): "parallax_pmdec_corr", (1, 2): "pmra_pmdec_corr"}.items():
+        assert c[i, j] == pytest.approx(rho[key], abs=0.01), key
+    np.testing.assert_allclose([x["parallax"][0].std(), x["pmra"][0].std(), x["pmdec"][0].std()], [0.05, 0.5, 0.5],
+                               rtol=0.01)  # fmt: skip
+    with pytest.raises(ValueError, match="no correlation matrix"):
+        orbits.mc_draws(_one_star(parallax=1.0, parallax_err=0.05, parallax_pmra_corr=0.9, parallax_pmdec_corr=0.9,
+                                  pmra_pmdec_corr=-0.9), 10, 42, distance_source="parallax")  # fmt: skip
+
+
+def _gaia_columns(tab: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Asymmetric distance errors, parallaxes and correlations, some missing (NaN)."""
+    rng = np.random.default_rng(seed)
+    n = len(tab)
+    tab = tab.copy()
+    tab["distance_err_lo"] = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(0.05, 0.4, n))
+    tab["distance_err_hi"] = rng.uniform(0.05, 0.8, n)
+    tab["parallax"] = 1.0 / tab["distance"]
+    # some stars with parallax errors of 50%: their realisations include parallax <= 0
+    tab["parallax_err"] = tab["parallax"] * np.where(rng.random(n) < 0.3, 0.5, 0.05)
+    for c in ("pmra_pmdec_corr", "parallax_pmra_corr", "parallax_pmdec_corr"):
+        tab[c] = np.where(rng.random(n) < 0.2, np.nan, rng.uniform(-0.4, 0.4, n))
+    return tab
+
+
+@pytest.mark.parametrize("source", ["distance", "parallax"])
+def test_gaia_columns_keep_row_order_and_subset_invariance(source):
+    tab = _gaia_columns(make_catalogue(n=45, seed=3, survey_extras=False), seed=6)
+    cfg = OrbitConfig(n_mc=40, seed=11, distance_source=source)
+    base, _ = orbits.compute_orbits(tab, orbits=cfg)
+    cols = MC_COLUMNS + (["parallax_mc_bad", "distance_from_parallax"] if source == "parallax" else [])
+    if source == "parallax":
+        assert (base["parallax_mc_bad"] > 0).any() and (base["parallax_mc_bad"] == 0).any()
+    ids = tab["source_id"].to_numpy()
+    shuffled = tab.sample(frac=1.0, random_state=1)
+    dropped = tab.drop(tab.index[[4, 20, 31]])
+    chunked = OrbitConfig(n_mc=40, seed=11, distance_source=source, chunk_size=7)
+    for variant, c in ((shuffled, cfg), (dropped, cfg), (tab, chunked), (shuffled, chunked)):
+        d, _ = orbits.compute_orbits(variant, orbits=c)
+        keep = np.isin(ids, variant["source_id"].to_numpy())
+        d, ref = _aligned(d, variant, ids[keep]), base[keep]
+        for col in cols:
+            np.testing.assert_array_equal(d[col].to_numpy(), ref[col].to_numpy(), err_msg=col)

@@ -157,8 +157,16 @@ def test_overview_shifted_v21_selection(stars):
 def test_overview_bad_line_and_missing_columns(stars):
     with pytest.raises(ValueError, match="V22"):
         plots.plot_sample_overview(stars, line="V22")
-    with pytest.raises(ValueError, match=r"Z_max.*afe|afe.*Z_max"):
-        plots.plot_sample_overview(stars.drop(columns=["Z_max", "afe"]))
+    with pytest.raises(ValueError, match=r"afe.*feh|feh.*afe"):
+        plots.plot_sample_overview(stars.drop(columns=["feh", "afe"]))
+
+
+def test_overview_without_velocities_says_so(stars):
+    # a positions-only table (no velocities) has no R_g or Z_max: panel (d) says why it is empty
+    fig, axes = plots.plot_sample_overview(stars.drop(columns=["R_g", "Z_max"]), thin_zmax=None, thick_zmax=None)
+    assert any("no velocities" in t.get_text() for t in axes[1, 1].texts)
+    fig, axes = plots.plot_populations(stars, radius="R")
+    assert axes[0].get_xlabel().startswith("$R$")
 
 
 def test_overview_empty_table_says_no_stars(stars):

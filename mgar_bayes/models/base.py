@@ -103,6 +103,12 @@ class StarData:
         'thin', 'thick', or '' when not filtered.
     counts : dict
         Stars in, dropped (by reason) and used.
+    age_err_lo, age_err_hi : numpy.ndarray or None
+        Asymmetric age uncertainties [Gyr] behind ``prob`` (age minus its 16th
+        percentile, 84th percentile minus the age; ``age_err`` where the table
+        gave none), or None when P uses the symmetric ``age_err``. A saved fit
+        must store them to rebuild ``prob``; :meth:`hash` includes them when
+        set, so a file that lacks them does not load as symmetric data.
     """
 
     feh: np.ndarray
@@ -117,6 +123,8 @@ class StarData:
     bins: AgeBins
     population: str = ""
     counts: dict[str, int] = field(default_factory=dict)
+    age_err_lo: np.ndarray | None = None
+    age_err_hi: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -130,28 +138,35 @@ class StarData:
         """P of each star's own (observed-age) bin."""
         return self.prob[np.arange(self.n), self.bin_idx]
 
+    @property
+    def asymmetric_ages(self) -> bool:
+        """Whether ``prob`` comes from asymmetric (split-normal) age errors."""
+        return self.age_err_lo is not None
+
     def hash(self) -> str:
-        return hash_arrays(
-            {
-                "feh": self.feh,
-                "feh_err": self.feh_err,
-                "rg": self.rg,
-                "rg_err": self.rg_err,
-                "age": self.age,
-                "age_err": self.age_err,
-                "source_id": self.source_id,
-                "edges": np.asarray(self.bins.edges),
-                "population": self.population,
-            }
-        )
+        arrays = {
+            "feh": self.feh,
+            "feh_err": self.feh_err,
+            "rg": self.rg,
+            "rg_err": self.rg_err,
+            "age": self.age,
+            "age_err": self.age_err,
+            "source_id": self.source_id,
+            "edges": np.asarray(self.bins.edges),
+            "population": self.population,
+        }
+        if self.asymmetric_ages:
+            # only when set: symmetric data (and fits saved before) keep their hash
+            arrays.update(age_err_lo=self.age_err_lo, age_err_hi=self.age_err_hi)
+        return hash_arrays(arrays)
 
     def subset(self, mask: np.ndarray) -> StarData:
         mask = np.asarray(mask, dtype=bool)
+        names = ("feh", "feh_err", "rg", "rg_err", "age", "age_err", "bin_idx", "prob", "source_id")
+        if self.asymmetric_ages:
+            names += ("age_err_lo", "age_err_hi")
         return StarData(
-            **{
-                k: getattr(self, k)[mask]
-                for k in ("feh", "feh_err", "rg", "rg_err", "age", "age_err", "bin_idx", "prob", "source_id")
-            },
+            **{k: getattr(self, k)[mask] for k in names},
             bins=self.bins,
             population=self.population,
             counts={**self.counts, "n_used": int(mask.sum())},
@@ -169,6 +184,36 @@ def _check_columns(stars: pd.DataFrame, name: str) -> None:
         )
 
 
+AGE_ERR_ASYMMETRIC = ("age_err_lo", "age_err_hi")
+
+
+def _asymmetric_age_errors(
+    table: pd.DataFrame, age_err: np.ndarray, name: str
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``age_err_lo``, ``age_err_hi`` [Gyr] of a star table, or (None, None).
+
+    A star with either value missing (NaN) uses ``age_err`` on both sides, as
+    :func:`~mgar_bayes.binning.age_bin_probability` does. (None, None) when
+    the table has neither column.
+    """
+    present = [c for c in AGE_ERR_ASYMMETRIC if c in table.columns]
+    if not present:
+        return None, None
+    if len(present) == 1:
+        other = next(c for c in AGE_ERR_ASYMMETRIC if c not in present)
+        raise ModelInputError(
+            f"{name}: column '{present[0]}' without '{other}'; asymmetric age errors need both "
+            "(or drop it to use the symmetric 'age_err')"
+        )
+    lo, hi = (pd.to_numeric(table[c], errors="coerce").to_numpy(dtype=float) for c in AGE_ERR_ASYMMETRIC)
+    for c, v in zip(AGE_ERR_ASYMMETRIC, (lo, hi), strict=True):
+        bad = np.isfinite(v) & (v <= 0)
+        if bad.any():
+            raise ModelInputError(f"{name}: uncertainty column '{c}' must be > 0; {int(bad.sum())} value(s) are not")
+    both = np.isfinite(lo) & np.isfinite(hi)
+    return np.where(both, lo, age_err), np.where(both, hi, age_err)
+
+
 def prepare_stars(
     stars: pd.DataFrame,
     bins: AgeBins,
@@ -183,8 +228,11 @@ def prepare_stars(
     ----------
     stars : pandas.DataFrame
         One row per star with ``feh``, ``feh_err`` [dex], ``R_g``, ``R_g_err``
-        [kpc], ``age``, ``age_err`` [Gyr]; optionally ``population`` and
-        ``source_id``.
+        [kpc], ``age``, ``age_err`` [Gyr]; optionally ``population``,
+        ``source_id`` and ``age_err_lo``, ``age_err_hi`` [Gyr] (both: P then
+        comes from a split normal, see
+        :func:`~mgar_bayes.binning.age_bin_probability`; a star with either
+        NaN uses ``age_err``).
     bins : AgeBins
         Age bins; a star belongs to the bin of its observed age.
     priors : PriorConfig, optional
@@ -201,8 +249,8 @@ def prepare_stars(
     Raises
     ------
     ModelInputError
-        Missing columns, non-finite values or non-positive uncertainties, or
-        no star left.
+        Missing columns, non-finite values or non-positive uncertainties, only
+        one of ``age_err_lo``/``age_err_hi``, or no star left.
 
     Warns
     -----
@@ -235,6 +283,7 @@ def prepare_stars(
             k = int((values <= 0).sum())
             raise ModelInputError(f"{name}: uncertainty column '{c}' must be > 0; {k} value(s) are not")
         cols[c] = values
+    age_lo, age_hi = _asymmetric_age_errors(table, cols["age_err"], name)
     ids = table["source_id"].astype(str).to_numpy() if "source_id" in table.columns else np.asarray(
         [str(i) for i in table.index]
     )
@@ -262,9 +311,15 @@ def prepare_stars(
     counts["n_used"] = int(keep.sum())
     if counts["n_used"] == 0:
         raise ModelInputError(f"{name}: no star left after the range cuts ({counts})")
+    if age_lo is not None:
+        age_lo, age_hi = age_lo[keep], age_hi[keep]
+        if np.array_equal(age_lo, cols["age_err"][keep]) and np.array_equal(age_hi, cols["age_err"][keep]):
+            # nothing asymmetric among the stars used: C25's P, and the hash of symmetric data
+            age_lo = age_hi = None
     prob = age_bin_probability(
-        cols["age"][keep], cols["age_err"][keep], bins.lo, bins.hi, age_range=priors.age_range
-    )
+        cols["age"][keep], cols["age_err"][keep], bins.lo, bins.hi, age_range=priors.age_range,
+        age_err_lo=age_lo, age_err_hi=age_hi,
+    )  # fmt: skip
     return StarData(
         feh=cols["feh"][keep],
         feh_err=cols["feh_err"][keep],
@@ -278,6 +333,8 @@ def prepare_stars(
         bins=bins,
         population=population or "",
         counts=counts,
+        age_err_lo=age_lo,
+        age_err_hi=age_hi,
     )
 
 

@@ -261,13 +261,18 @@ class _StarModel(ModelBuilder):
 
     def _star_data(self, data: StarData) -> dict[str, Any]:
         """pm.Data containers shared by both models (recorded in constant_data)."""
-        return {
+        out = {
             "feh_err": pm.Data("feh_err", data.feh_err, dims="star"),
             "rg_obs": pm.Data("rg_obs", data.rg, dims="star"),
             "rg_err": pm.Data("rg_err", data.rg_err, dims="star"),
             "age_obs": pm.Data("age_obs", data.age, dims="star"),
             "age_err": pm.Data("age_err", data.age_err, dims="star"),
         }
+        if data.asymmetric_ages:
+            # kept so that P (split normal) is rebuilt exactly when the fit is loaded
+            out["age_err_lo"] = pm.Data("age_err_lo", data.age_err_lo, dims="star")
+            out["age_err_hi"] = pm.Data("age_err_hi", data.age_err_hi, dims="star")
+        return out
 
     def _observe(self, data: StarData, d: dict[str, Any], var, intercept, gradient, log_w=None):
         """Add the observed [Fe/H] with the likelihood of ``priors.rg_treatment``.
@@ -322,6 +327,9 @@ class _StarModel(ModelBuilder):
         )
         age = cd["age_obs"].values
         age_err = cd["age_err"].values
+        # files written before asymmetric age errors have neither
+        lo = cd["age_err_lo"].values if "age_err_lo" in cd else None
+        hi = cd["age_err_hi"].values if "age_err_hi" in cd else None
         return StarData(
             feh=idata.observed_data["feh"].values,
             feh_err=cd["feh_err"].values,
@@ -330,11 +338,14 @@ class _StarModel(ModelBuilder):
             age=age,
             age_err=age_err,
             bin_idx=bins.index(age).astype(np.int64),
-            prob=age_bin_probability(age, age_err, bins.lo, bins.hi, age_range=priors.age_range),
+            prob=age_bin_probability(age, age_err, bins.lo, bins.hi, age_range=priors.age_range,
+                                     age_err_lo=lo, age_err_hi=hi),  # fmt: skip
             source_id=np.asarray(cd["star"].values).astype(str),
             bins=bins,
             population=str(idata.attrs.get("population", "")),
             counts=json.loads(idata.attrs.get("counts", "{}")),
+            age_err_lo=lo,
+            age_err_hi=hi,
         )
 
     def _bin_indices(self) -> np.ndarray:

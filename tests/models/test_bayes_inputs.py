@@ -1,5 +1,6 @@
 """Bad inputs give clear errors; out-of-range stars are dropped with a count, never silently."""
 
+import dataclasses
 import warnings
 
 import numpy as np
@@ -93,3 +94,53 @@ def test_trend_input_errors():
 def test_not_a_dataframe():
     with pytest.raises(ModelInputError, match="DataFrame"):
         prepare_stars({"feh": [0.1]}, BINS)
+
+
+def test_asymmetric_age_errors_give_split_normal_prob(stars):
+    from mgar_bayes.binning import age_bin_probability
+    from mgar_bayes.models.config import PriorConfig
+
+    sym = prepare_stars(stars, BINS)
+    assert not sym.asymmetric_ages and sym.age_err_lo is None
+    rng = np.random.default_rng(3)
+    s = stars.assign(age_err_lo=stars["age_err"] * rng.uniform(0.5, 1.0, len(stars)),
+                     age_err_hi=stars["age_err"] * rng.uniform(1.0, 2.0, len(stars)))  # fmt: skip
+    s.loc[:4, "age_err_hi"] = np.nan  # these stars keep the symmetric age_err
+    data = prepare_stars(s, BINS)
+    assert data.asymmetric_ages
+    lo, hi = s["age_err_lo"].to_numpy(), s["age_err_hi"].to_numpy()
+    expected = age_bin_probability(s["age"].to_numpy(), s["age_err"].to_numpy(), BINS.lo, BINS.hi,
+                                   age_range=PriorConfig().age_range, age_err_lo=lo, age_err_hi=hi)  # fmt: skip
+    keep = BINS.index(s["age"].to_numpy()) >= 0
+    np.testing.assert_array_equal(data.prob, expected[keep])
+    first = (np.arange(len(s)) < 5)[keep]  # the stars without age_err_hi, among those kept
+    assert first.sum() >= 3
+    np.testing.assert_array_equal(data.age_err_lo[first], data.age_err[first])
+    np.testing.assert_array_equal(data.prob[first], sym.prob[first])
+    assert np.abs(data.prob - sym.prob).max() > 0.05
+    # the hash covers them: a saved fit rebuilt without them does not pass as this data
+    assert data.hash() != sym.hash()
+    assert dataclasses.replace(data, age_err_lo=None, age_err_hi=None).hash() == sym.hash()
+    sub = data.subset(np.arange(data.n) % 2 == 0)
+    np.testing.assert_array_equal(sub.age_err_hi, data.age_err_hi[::2])
+    # columns that say nothing asymmetric leave the symmetric data (and its hash) as they were
+    for lo_, hi_ in ((np.nan, np.nan), (s["age_err"], s["age_err"])):
+        same = prepare_stars(s.assign(age_err_lo=lo_, age_err_hi=hi_), BINS)
+        assert same.age_err_lo is None and same.hash() == sym.hash()
+        np.testing.assert_array_equal(same.prob, sym.prob)
+
+
+def test_asymmetric_age_error_input_errors(stars):
+    with pytest.raises(ModelInputError, match="'age_err_lo' without 'age_err_hi'"):
+        prepare_stars(stars.assign(age_err_lo=1.0), BINS)
+    with pytest.raises(ModelInputError, match="'age_err_hi' must be > 0"):
+        prepare_stars(stars.assign(age_err_lo=1.0, age_err_hi=0.0), BINS)
+
+
+def test_asymmetric_ages_reach_the_model(stars):
+    """A model built from asymmetric-age data uses their P (checked without sampling)."""
+    s = stars.assign(age_err_lo=stars["age_err"] * 0.5, age_err_hi=stars["age_err"] * 2.0)
+    m = BinGradientModel()
+    m.build_model(s, BINS, population="thin")
+    assert m.data.asymmetric_ages
+    np.testing.assert_array_equal(m.data.prob, prepare_stars(s, BINS, population="thin").prob)
