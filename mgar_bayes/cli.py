@@ -302,7 +302,8 @@ def cmd_fit(args) -> int:
     sampler = {k: getattr(args, k) for k in ("draws", "tune", "chains", "backend") if getattr(args, k) is not None}
     summary = run_fit(stars, bins, spec, out, ols_table=fits, seed=args.seed,
                       overrides={"sampler": sampler} if sampler else None,
-                      progress=not args.no_progress, overwrite=args.overwrite)
+                      progress=not args.no_progress, overwrite=args.overwrite,
+                      populations=cfg.selection.populations)
     # filed under the spec's own name, as the posterior files and table rows are
     data.setdefault("bayes", {})[spec.name] = summary
     write_json(sp, data)
@@ -329,9 +330,13 @@ def cmd_surveys(args) -> int:
     return 0
 
 
-def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+def _format_warning(message, category, filename, lineno, line=None) -> str:
     # what the user can act on, without the file, line and echoed source
-    print(f"mgar: warning: {message}", file=sys.stderr)
+    return f"mgar: warning: {message}"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(_format_warning(message, category, filename, lineno), file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -341,8 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": cmd_run, "mock": cmd_mock, "fit": cmd_fit, "robustness": cmd_robustness,
                 "surveys": cmd_surveys}  # fmt: skip
     try:
+        if args.command in ("run", "fit", "robustness"):
+            # galpy replaces warnings.showwarning when first imported: import it before ours
+            import galpy.util  # noqa: F401
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            warnings.formatwarning = _format_warning
             return handlers[args.command](args)
     except (OSError, ValueError) as exc:
         # user mistakes and I/O problems (CatalogueError, config and spec errors, refusals

@@ -430,7 +430,11 @@ class BinGradientModel(_StarModel):
             data = data.subset(~drop)
             data.counts["n_dropped_sparse_bins"] = int(drop.sum())
         if data.n == 0:
-            raise ModelInputError("no age bin has enough stars to fit")
+            raise ModelInputError(
+                f"{data.population or 'stars'}: no age bin has {self.priors.min_stars_per_bin} or more stars to "
+                f"fit (most per bin: {int(n_bin.max()) if n_bin.size else 0}); leave this population out "
+                "([selection] populations) or lower [priors] min_stars_per_bin in a copy of the spec"
+            )
         return data
 
     def _bin_indices(self) -> np.ndarray:

@@ -65,6 +65,7 @@ def run_fit(
     overrides: dict | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    populations: tuple[str, ...] = POPULATIONS,
 ) -> dict[str, Any]:
     """Fit model ``model`` to each population and write the outputs.
 
@@ -90,6 +91,8 @@ def run_fit(
         Show progress bars.
     overwrite : bool
         Replace posterior files of a different earlier run.
+    populations : tuple of str
+        Populations to fit (``[selection] populations`` of the run), of those present.
 
     Returns
     -------
@@ -109,7 +112,7 @@ def run_fit(
         raise ValueError(f"model {model!r} is a trend model; give a star model (c25, hierarchical, marginal)")
     out_dir = Path(out_dir)
     (out_dir / "figures").mkdir(parents=True, exist_ok=True)
-    pops = [p for p in POPULATIONS if "population" in stars.columns and (stars["population"] == p).any()]
+    pops = [p for p in populations if "population" in stars.columns and (stars["population"] == p).any()]
     if not pops:
         raise ValueError("no 'thin' or 'thick' stars in the table (column 'population')")
 
@@ -185,7 +188,8 @@ def run_fit(
         comp = compare_with_ols(new_all, ols_table)
         write_frame(comp, out_dir / "mgar_bayes_vs_ols.csv")
     # all models in the CSV are drawn, so re-running one model never loses another's points
-    fig, _ = plot_posterior_vs_ols(new_all, ols_table, bands, hdi_prob=spec.priors.hdi_prob)
+    drawn = tuple(p for p in POPULATIONS if p in plan or (new_all["population"] == p).any())
+    fig, _ = plot_posterior_vs_ols(new_all, ols_table, bands, populations=drawn, hdi_prob=spec.priors.hdi_prob)
     save_figure(fig, out_dir / "figures" / "posterior_vs_ols.png", overwrite=True, dpi=130)
     return summary
 
