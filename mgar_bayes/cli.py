@@ -61,9 +61,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="marginal", help="model spec for --method bayes")
     p.add_argument("--jobs", type=int, default=2, help="processes for the distinct Galaxy set-ups")
 
-    p = sub.add_parser("fit", help="run the pipeline (or re-use a run in --out) and fit a Bayesian model")
+    p = sub.add_parser("fit", help="run the pipeline (or re-use a run in --out) and fit a Bayesian model",
+                       epilog=_spec_listing() if {"-h", "--help"} & set(sys.argv[1:]) else None,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_catalogue_args(p)
-    p.add_argument("--model", default="c25", help="model spec name (models/NAME.toml) or a TOML path")
+    p.add_argument("--model", default="c25", help="model spec name (models/NAME.toml, listed below) or a TOML path")
+    p.add_argument("--log-likelihood", action="store_true",
+                   help="store every star's pointwise log-likelihood in the posterior files (for LOO and "
+                        "power-scaling; large: draws x stars values per population)")
     p.add_argument("--seed", type=int, default=0, help="sampler seed")
     p.add_argument("--draws", type=int, help="posterior draws per chain (overrides the spec)")
     p.add_argument("--tune", type=int, help="tuning steps per chain (overrides the spec)")
@@ -72,6 +77,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("surveys", help="list the survey presets (./surveys/*.toml and the packaged ones)")
     return parser
+
+
+def _spec_listing() -> str:
+    """The model specs ``--model`` finds, one line each (read as TOML: no model code is imported)."""
+    import tomllib
+
+    here = Path(__file__).resolve().parent / "models" / "specs"
+    found: dict[str, str] = {}
+    for d in (Path.cwd() / "models", here):
+        for f in sorted(d.glob("*.toml")) if d.is_dir() else ():
+            try:
+                desc = str(tomllib.loads(f.read_text(encoding="utf-8")).get("description", ""))
+            except (OSError, ValueError):
+                desc = "(unreadable)"
+            found.setdefault(f.stem, desc.strip().splitlines()[0] if desc.strip() else "")
+    lines = [f"  {name:16s} {desc}" for name, desc in found.items()]
+    return "model specs (--model NAME):\n" + "\n".join(lines)
 
 
 def _survey_preset(args):
@@ -212,7 +234,15 @@ def cmd_run(args) -> int:
     table, prov, mock = _load_catalogue(args)
     result, out, paths = _run_pipeline_into(args, cfg, table, prov, mock)
     _print_summary(result, out, paths)
+    _write_page(out)
     return 0
+
+
+def _write_page(out: Path) -> None:
+    """``DIR/report.html``: the whole run on one page, from the files just written."""
+    from .report_page import write_report
+
+    print(f"open {write_report(out)} for the whole run on one page")
 
 
 def cmd_mock(args) -> int:
@@ -259,6 +289,7 @@ def cmd_robustness(args) -> int:
     finish_run(out, record)
     figs = " and figures/robustness_*.png" if not args.no_figures else ""
     print(f"wrote {out}/robustness.csv ({len(result)} rows){figs}")
+    _write_page(out)
     return 0
 
 
@@ -300,15 +331,36 @@ def cmd_fit(args) -> int:
         data = {}
     bins = AgeBins.from_config(cfg.binning)
     sampler = {k: getattr(args, k) for k in ("draws", "tune", "chains", "backend") if getattr(args, k) is not None}
+    if args.log_likelihood:
+        sampler["log_likelihood"] = True
     summary = run_fit(stars, bins, spec, out, ols_table=fits, seed=args.seed,
                       overrides={"sampler": sampler} if sampler else None,
                       progress=not args.no_progress, overwrite=args.overwrite,
-                      populations=cfg.selection.populations)
+                      populations=cfg.selection.populations, figures=not args.no_figures)
     # filed under the spec's own name, as the posterior files and table rows are
     data.setdefault("bayes", {})[spec.name] = summary
     write_json(sp, data)
-    print(f"wrote {out}/mgar_bayes.csv, posterior_*_{spec.name}.nc; summary.json updated")
+    _print_fit_summary(spec.name, summary)
+    written = ["mgar_bayes.csv", *(f"posterior_{pop}_{spec.name}.nc" for pop in summary)]
+    if fits is not None:
+        written.append("mgar_bayes_vs_ols.csv")
+    if not args.no_figures:
+        written.append("figures/posterior_vs_ols.png")
+    print(f"wrote {out}/: {', '.join(written)}; summary.json updated")
+    _write_page(out)
     return 0
+
+
+def _print_fit_summary(model: str, summary: dict) -> None:
+    """Per population what ``mgar run`` prints, for the posterior: the rate with its HDI and convergence."""
+    for pop, s in summary.items():
+        r, g = s["flattening_rate"], s["mean_gradient"]
+        hdi = f"{s['hdi_prob']:.0%} HDI"
+        state = (f"converged (max R-hat {s['max_r_hat']:.3f}, {s['divergences']} divergences)" if s["converged"]
+                 else f"NOT CONVERGED (max R-hat {s['max_r_hat']:.3f}, {s['divergences']} divergences): "
+                      "increase --tune/--draws")  # fmt: skip
+        print(f"  {pop:5s} {model}: flattening rate {r['mean']:+.4f} [{hdi} {r['hdi_lo']:+.4f}, {r['hdi_hi']:+.4f}] "
+              f"dex/kpc/Gyr, mean gradient {g['mean']:+.4f} +- {g['sd']:.4f} dex/kpc; {state}")
 
 
 def cmd_surveys(args) -> int:
@@ -346,12 +398,16 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"run": cmd_run, "mock": cmd_mock, "fit": cmd_fit, "robustness": cmd_robustness,
                 "surveys": cmd_surveys}  # fmt: skip
     try:
+        galpy_verbose = None
         if args.command in ("run", "fit", "robustness"):
             # galpy replaces warnings.showwarning when first imported: import it before ours
-            import galpy.util  # noqa: F401
+            from galpy.util import galpyWarningVerbose as galpy_verbose
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             warnings.formatwarning = _format_warning
+            if galpy_verbose is not None:
+                # galpy shows these only in its verbose mode; so do we
+                warnings.filterwarnings("ignore", category=galpy_verbose)
             return handlers[args.command](args)
     except (OSError, ValueError) as exc:
         # user mistakes and I/O problems (CatalogueError, config and spec errors, refusals

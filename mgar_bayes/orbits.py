@@ -61,6 +61,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# galpy's SCF potential (McMillan17's bulge and halo) calls numpy with where= but no out=, which
+# numpy warns about thousands of times per run; our R_g and Z_max in McMillan17 agree with
+# galpy's own routes (tests), and no user can act on the warning
+warnings.filterwarnings("ignore", message="'where' used without 'out'", category=UserWarning,
+                        module=r"galpy\.potential\.SCFPotential")  # fmt: skip
+
 
 @dataclass(frozen=True, eq=False)  # hashed by identity: load_potential caches instances
 class GalaxyPotential:

@@ -410,7 +410,43 @@ def run_pipeline(
     _check_fitted(fits, stars, bins, pops, flow)
     trend = mgar_trend(fits)
     info["seconds_fits"] = time.perf_counter() - t0
-    return PipelineResult(stars=stars, cutflow=flow.to_frame(), fits=fits, trend=trend, bins=bins, config=cfg, info=info)
+    cutflow = _cutflow_with_populations(flow, stars, fits, cfg)
+    return PipelineResult(stars=stars, cutflow=cutflow, fits=fits, trend=trend, bins=bins, config=cfg, info=info)
+
+
+def _cutflow_with_populations(flow: CutFlow, stars: pd.DataFrame, fits: pd.DataFrame, cfg: PipelineConfig):
+    """The cut-flow continued through each population's selection, age range and age bins.
+
+    Rows of the shared cuts have ``population`` ""; then, per population, its
+    selection, the stars in the age range and the stars of each age bin (the
+    ``n_stars`` of ``mgar_ols.csv``; a bin row's ``n_removed`` is empty: bins
+    split the sample, they remove nothing).
+    """
+    frame = flow.to_frame()
+    frame["population"] = ""
+    sels = population_selections(cfg.selection)
+    n_clean = len(stars)
+    rows = []
+    edges = AgeBins.from_config(cfg.binning).edges
+    lo, hi = edges[0], edges[-1]
+    for pop in cfg.selection.populations:
+        sel = (stars["population"] == pop).to_numpy()
+        n_sel = int(sel.sum())
+        n_in = int((sel & (stars["age_bin"].to_numpy() >= 0)).sum())
+        rows.append({"cut": f"{pop} disk", "description": sels[pop].name, "n_removed": n_clean - n_sel,
+                     "n_remaining": n_sel, "population": pop})  # fmt: skip
+        rows.append({"cut": f"{pop} age range", "description": f"{lo:g} <= age < {hi:g} Gyr",
+                     "n_removed": n_sel - n_in, "n_remaining": n_in, "population": pop})  # fmt: skip
+        per_bin = fits[(fits["population"] == pop) & (fits["method"] == fits["method"].iloc[0])]
+        for r in per_bin.itertuples(index=False):
+            rows.append({"cut": f"{pop} age bin {r.age_lo:g}-{r.age_hi:g}", "n_removed": pd.NA,
+                         "description": "stars in the bin (a gradient needs >= 10)", "n_remaining": int(r.n_stars),
+                         "population": pop})  # fmt: skip
+    extra = pd.DataFrame(rows, columns=["cut", "description", "n_removed", "n_remaining", "population"])
+    extra.insert(0, "step", np.arange(len(frame), len(frame) + len(extra)))
+    out = pd.concat([frame, extra], ignore_index=True)
+    out["n_removed"] = out["n_removed"].astype("Int64")
+    return out
 
 
 def _check_fitted(fits: pd.DataFrame, stars: pd.DataFrame, bins: AgeBins, pops, flow: CutFlow) -> None:

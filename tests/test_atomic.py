@@ -43,3 +43,12 @@ def test_text_is_replaced_whole(tmp_path):
     p = atomic_write_text(tmp_path / "sub" / "x.txt", "one")
     atomic_write_text(p, "two")
     assert p.read_text() == "two"
+
+
+def test_outputs_get_the_usual_file_mode(tmp_path):
+    import os
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    p = atomic_write_text(tmp_path / "summary.json", "{}")
+    assert p.stat().st_mode & 0o777 == 0o666 & ~mask

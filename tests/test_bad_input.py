@@ -392,7 +392,7 @@ def test_copied_spec_is_filed_under_its_own_name(files, tmp_path, capsys, monkey
     _capture_fit(monkeypatch)
     rc, stdout, _ = run_cli(["fit", files["cat"], "--out", out, "--config", files["cfg"], "--no-progress",
                              "--no-figures", "--model", copy], capsys)  # fmt: skip
-    assert rc == 0 and "re-using the pipeline run" in stdout and "posterior_*_marginal.nc" in stdout
+    assert rc == 0 and "re-using the pipeline run" in stdout and "mgar_bayes.csv" in stdout
     assert list(json.loads((out / "summary.json").read_text())["bayes"]) == ["marginal"]
 
 

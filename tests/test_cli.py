@@ -44,7 +44,7 @@ def test_run_writes_all_outputs(catalogue_csv, fast_config, tmp_path, capsys):
     assert summary["populations"]["thin"]["ols"]["rate"] > 0
     cutflow = pd.read_csv(out / "cutflow.csv")
     stars = pd.read_parquet(out / "stars.parquet")
-    assert cutflow["n_remaining"].iloc[-1] == len(stars)
+    assert cutflow[cutflow["population"].isna()]["n_remaining"].iloc[-1] == len(stars)
     for c in ("source_id", "feh", "R", "z", "v_phi", "R_g", "R_g_err", "Z_max", "population"):
         assert c in stars.columns
     figs = sorted(p.name for p in (out / "figures").glob("*.png"))

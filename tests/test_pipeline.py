@@ -63,9 +63,18 @@ def test_stars_have_derived_columns(small_run):
 
 def test_cutflow_consistent(small_run):
     cf = small_run.cutflow
-    assert cf["n_remaining"].iloc[-1] == len(small_run.stars)
-    assert cf["n_remaining"].iloc[0] - cf["n_removed"].sum() == len(small_run.stars)
-    assert (np.diff(cf["n_remaining"]) <= 0).all()
+    shared = cf[cf["population"] == ""]
+    assert shared["n_remaining"].iloc[-1] == len(small_run.stars)
+    assert shared["n_remaining"].iloc[0] - shared["n_removed"].sum() == len(small_run.stars)
+    # continued through each population: selection, age range, and the n_stars of every fitted bin
+    for pop in ("thin", "thick"):
+        rows = cf[cf["population"] == pop].set_index("cut")
+        assert rows.loc[f"{pop} disk", "n_remaining"] == small_run.info[f"n_{pop}"]
+        bins = rows[rows.index.str.startswith(f"{pop} age bin")]["n_remaining"].to_numpy()
+        assert bins.sum() == rows.loc[f"{pop} age range", "n_remaining"]
+        ols = small_run.fits[(small_run.fits.population == pop) & (small_run.fits.method == "ols")]
+        np.testing.assert_array_equal(bins, ols["n_stars"].to_numpy())
+    assert (np.diff(shared["n_remaining"]) <= 0).all()
 
 
 def test_seed_reproducible(small_mock):

@@ -66,6 +66,7 @@ def run_fit(
     progress: bool = True,
     overwrite: bool = False,
     populations: tuple[str, ...] = POPULATIONS,
+    figures: bool = True,
 ) -> dict[str, Any]:
     """Fit model ``model`` to each population and write the outputs.
 
@@ -93,6 +94,8 @@ def run_fit(
         Replace posterior files of a different earlier run.
     populations : tuple of str
         Populations to fit (``[selection] populations`` of the run), of those present.
+    figures : bool
+        Write ``figures/posterior_vs_ols.png``.
 
     Returns
     -------
@@ -111,7 +114,7 @@ def run_fit(
     if spec.builder == "trend":
         raise ValueError(f"model {model!r} is a trend model; give a star model (c25, hierarchical, marginal)")
     out_dir = Path(out_dir)
-    (out_dir / "figures").mkdir(parents=True, exist_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
     pops = [p for p in populations if "population" in stars.columns and (stars["population"] == p).any()]
     if not pops:
         raise ValueError("no 'thin' or 'thick' stars in the table (column 'population')")
@@ -188,9 +191,10 @@ def run_fit(
         comp = compare_with_ols(new_all, ols_table)
         write_frame(comp, out_dir / "mgar_bayes_vs_ols.csv")
     # all models in the CSV are drawn, so re-running one model never loses another's points
-    drawn = tuple(p for p in POPULATIONS if p in plan or (new_all["population"] == p).any())
-    fig, _ = plot_posterior_vs_ols(new_all, ols_table, bands, populations=drawn, hdi_prob=spec.priors.hdi_prob)
-    save_figure(fig, out_dir / "figures" / "posterior_vs_ols.png", overwrite=True, dpi=130)
+    if figures:
+        drawn = tuple(p for p in POPULATIONS if p in plan or (new_all["population"] == p).any())
+        fig, _ = plot_posterior_vs_ols(new_all, ols_table, bands, populations=drawn, hdi_prob=spec.priors.hdi_prob)
+        save_figure(fig, out_dir / "figures" / "posterior_vs_ols.png", overwrite=True, dpi=130)
     return summary
 
 
