@@ -336,7 +336,8 @@ def cmd_fit(args) -> int:
     summary = run_fit(stars, bins, spec, out, ols_table=fits, seed=args.seed,
                       overrides={"sampler": sampler} if sampler else None,
                       progress=not args.no_progress, overwrite=args.overwrite,
-                      populations=cfg.selection.populations, figures=not args.no_figures)
+                      populations=cfg.selection.populations, figures=not args.no_figures,
+                      truth=mock.truth if mock is not None else None, radius=cfg.fit.radius)
     # filed under the spec's own name, as the posterior files and table rows are
     data.setdefault("bayes", {})[spec.name] = summary
     write_json(sp, data)
@@ -344,6 +345,7 @@ def cmd_fit(args) -> int:
     written = ["mgar_bayes.csv", *(f"posterior_{pop}_{spec.name}.nc" for pop in summary)]
     if fits is not None:
         written.append("mgar_bayes_vs_ols.csv")
+    written.append("mgar_bayes_bands.csv")
     if not args.no_figures:
         written.append("figures/posterior_vs_ols.png")
     print(f"wrote {out}/: {', '.join(written)}; summary.json updated")

@@ -268,32 +268,65 @@ def write_run_outputs(result, out_dir: str | Path, record: dict, *, truth: dict 
     for key, table in tables.items():
         write_frame(table, paths[key])
     if figures:
-        paths.update(write_figures(result, d / "figures"))
+        paths.update(write_figures(result, d / "figures", truth_bins=truth_bins))
     # the summary last: its presence with a complete run record means every output is there
     write_json(paths["summary"], summary_dict(result, record, truth))
     return paths
 
 
-def write_figures(result, fig_dir: str | Path) -> dict[str, Path]:
-    """C25 Fig. 1-3 analogues as PNG (sample overview, populations, MGAR)."""
+def write_figures(result, fig_dir: str | Path, *, truth_bins: pd.DataFrame | None = None) -> dict[str, Path]:
+    """C25 Fig. 1-4 analogues as PNG: sample overview, populations, MGAR, per-bin fits.
+
+    Parameters
+    ----------
+    result : mgar_bayes.pipeline.PipelineResult
+        The run: its stars, per-bin fits, trends, age bins and config.
+    fig_dir : str or os.PathLike
+        Directory of the figures (created).
+    truth_bins : pandas.DataFrame, optional
+        True per-bin gradients of a simulated catalogue (``truth_bins.csv``), drawn
+        on the MGAR figures.
+
+    Returns
+    -------
+    dict of pathlib.Path
+        ``fig_overview``, ``fig_populations``, ``fig_mgar_<method>`` for OLS and
+        ODR, and ``fig_bin_fits_<population>`` for each analysed population with fits.
+    """
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         matplotlib.use("Agg")
-    from . import plots
+    from . import literature, plots
 
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
     sel = result.config.selection
+    radius = result.config.fit.radius
+    edges = np.asarray(result.bins.edges, dtype=float)
     out = {}
     fig, _ = plots.plot_sample_overview(
         result.stars, line=sel.chem_line, shift=sel.chem_shift,
         thin_zmax=sel.thin_zmax_max, thick_zmax=sel.thick_zmax_min,
     )  # fmt: skip
     out["fig_overview"] = plots.save_figure(fig, fig_dir / "fig1_sample_overview.png", overwrite=True)
-    fig, _ = plots.plot_populations(result.stars, radius=result.config.fit.radius)
+    fig, _ = plots.plot_populations(result.stars, radius=radius, age_edges=edges)
     out["fig_populations"] = plots.save_figure(fig, fig_dir / "fig2_populations.png", overwrite=True)
+    # V21's line (their text) as in C25 Fig. 3: an R_g gradient, over the ages both cover
+    lines = None
+    v21 = literature.HEADLINES["V21"]["thin"]
+    lo, hi = max(edges[0], v21["age_lo"]), min(edges[-1], v21["age_hi"])
+    if radius == "R_g" and hi > lo:
+        lines = pd.concat([literature.v21_trend(p, age_range=(lo, hi)) for p in ("thin", "thick")],
+                          ignore_index=True)
     for method in ("ols", "odr"):
-        fig, _ = plots.plot_mgar(result.fits, result.trend, method=method, radius=result.config.fit.radius)
+        fig, _ = plots.plot_mgar(result.fits, result.trend, method=method, radius=radius,
+                                 truth=truth_bins, lines=lines)
         out[f"fig_mgar_{method}"] = plots.save_figure(fig, fig_dir / f"fig3_mgar_{method}.png", overwrite=True)
+    fits = result.fits
+    for pop in sel.populations:
+        if not ((fits["population"].astype(str) == pop) & (fits["method"] == "ols")).any():
+            continue
+        fig, _ = plots.plot_bin_fits(result.stars, fits, pop, method="ols", radius=radius)
+        out[f"fig_bin_fits_{pop}"] = plots.save_figure(fig, fig_dir / f"fig4_bin_fits_{pop}.png", overwrite=True)
     return out

@@ -143,6 +143,30 @@ def test_overview_axes_labels_and_selection_lines(stars):
     assert matplotlib.colors.same_color(hl[2.0], plots.POP_COLORS["thick"])
 
 
+def test_overview_face_on_zooms_to_the_stars_and_points_to_the_centre(stars):
+    fig, axes = plots.plot_sample_overview(stars)
+    b = axes[0, 1]
+    x0, x1 = b.get_xlim()
+    y0, y1 = b.get_ylim()
+    # the Sun in frame, the far-away centre not: an arrow points to it instead
+    assert x0 < -R0 < x1 and y0 < 0.0 < y1
+    # zoomed to the stars with margins, not stretched to hold the centre
+    wx = stars["x"].max() - stars["x"].min()
+    assert stars["x"].min() - 0.2 * wx < x0 < stars["x"].min()
+    assert stars["x"].max() < x1 < min(0.0, stars["x"].max() + 0.2 * wx)
+    assert [t for t in b.texts if t.get_gid() == "gc-arrow"]
+    assert not [ln for ln in b.get_lines() if ln.get_label() == "Galactic centre"]
+    # stars all around the centre: the centre is marked, no arrow
+    rng = np.random.default_rng(0)
+    phi, r = rng.uniform(0, 2 * np.pi, 400), rng.uniform(2.0, 12.0, 400)
+    ring = stars.sample(400, replace=True, random_state=0).reset_index(drop=True)
+    ring["x"], ring["y"] = r * np.cos(phi), r * np.sin(phi)
+    fig, axes = plots.plot_sample_overview(ring)
+    b = axes[0, 1]
+    assert [ln for ln in b.get_lines() if ln.get_label() == "Galactic centre"]
+    assert not [t for t in b.texts if t.get_gid() == "gc-arrow"]
+
+
 def test_overview_shifted_v21_selection(stars):
     fig, axes = plots.plot_sample_overview(stars, line="V21", shift=0.1,
                                            thin_zmax=0.5, thick_zmax=3.0)
@@ -185,18 +209,36 @@ def test_populations_axes_and_content(stars):
     top, bottom = axes
     assert "kpc" in top.get_xlabel() and "dex" in top.get_ylabel()
     assert "Gyr" in bottom.get_xlabel()
-    # one scatter per population, in its colour, with that population's stars only
-    assert len(top.collections) == 2
-    for coll, pop in zip(top.collections, ("thin", "thick"), strict=True):
+    # a density (2D histogram) per population, counting that population's stars only,
+    # with 20/80/95% contours and a running median in the population's colour
+    for pop in ("thin", "thick"):
         n_pop = int((stars["population"] == pop).sum())
-        assert len(coll.get_offsets()) == n_pop
-        assert matplotlib.colors.same_color(coll.get_facecolor()[0][:3],
-                                            matplotlib.colors.to_rgb(plots.POP_COLORS[pop]))
+        mesh = _by_gid(top, f"density-{pop}")
+        assert mesh.get_array().sum() <= n_pop and mesh.get_array().sum() > 0.9 * n_pop
+        cs = _by_gid(top, f"contours-{pop}")
+        assert len(cs.levels) == 3
+        assert matplotlib.colors.same_color(_by_gid(top, f"median-{pop}").get_color(),
+                                            plots.POP_COLORS[pop])
     # the step histograms count every star of each population
     steps = [p for p in bottom.patches if not p.get_fill()]
     assert len(steps) == 2
     labels = [t.get_text() for t in bottom.get_legend().get_texts()]
     assert labels[0].startswith("thin") and labels[1].startswith("thick")
+
+
+def test_populations_age_axis_follows_the_analysis_bins(stars):
+    noisy = stars.copy()
+    noisy.loc[noisy.index[:20], "age"] = 28.0  # stray ages of a noisy catalogue
+    fig, axes = plots.plot_populations(noisy, age_edges=EDGES)
+    bottom = axes[1]
+    lo, hi = bottom.get_xlim()
+    assert lo == 0.0 and EDGES[-1] < hi <= EDGES[-1] + 1.0
+    edges = _by_gid(bottom, "age-edges")
+    xs = sorted({round(seg[0][0], 9) for seg in edges.get_segments()})
+    np.testing.assert_allclose(xs, EDGES)
+    assert any("not shown" in t.get_text() for t in bottom.texts)
+    with pytest.raises(ValueError, match="increasing"):
+        plots.plot_populations(stars, age_edges=[2.0, 1.0])
 
 
 def test_populations_empty_population(stars):
@@ -302,6 +344,67 @@ def test_mgar_reference_points_in_black(fits):
         plots.plot_mgar(fits, reference=ref.drop(columns=["source"]))
 
 
+def make_truth() -> pd.DataFrame:
+    """A truth table in the layout of mock.truth (truth_bins.csv)."""
+    rows = []
+    for pop in ("thin", "thick"):
+        for lo, hi in zip(EDGES[:-1], EDGES[1:], strict=True):
+            c = 0.5 * (lo + hi)
+            rows.append({"population": pop, "age_lo": lo, "age_hi": hi, "age_center": c,
+                         "n_true": 100, "gradient_true": TRUE_GRAD[pop](c) + 0.001,
+                         "gradient_true_err": 0.0005, "gradient_analytic": TRUE_GRAD[pop](c)})
+    return pd.DataFrame(rows)
+
+
+def test_mgar_draws_the_truth_when_given(fits):
+    truth = make_truth()
+    fig, axes = plots.plot_mgar(fits, TRENDS, truth=truth)
+    for ax, pop in zip(axes, ("thin", "thick"), strict=True):
+        tr = truth[truth["population"] == pop]
+        line = _by_gid(ax, f"truth-{pop}")
+        np.testing.assert_allclose(line.get_xdata(), tr["age_center"])
+        np.testing.assert_allclose(line.get_ydata(), tr["gradient_true"])
+        assert matplotlib.colors.same_color(line.get_color(), plots.TRUTH_COLOR)
+        assert plots.TRUTH_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]
+    fig, axes = plots.plot_mgar(fits, TRENDS)
+    assert not [a for a in axes[0].get_children() if a.get_gid() == "truth-thin"]
+    with pytest.raises(ValueError, match="truth table"):
+        plots.plot_mgar(fits, truth=truth.drop(columns=["age_center"]))
+
+
+def test_mgar_draws_the_v21_line_from_the_literature(fits):
+    from mgar_bayes import literature
+
+    lines = pd.concat([literature.v21_trend("thin"), literature.v21_trend("thick")])
+    fig, axes = plots.plot_mgar(fits, TRENDS, lines=lines)
+    thin = _by_gid(axes[0], "line-thin-V21")
+    x, y = (np.asarray(v, float) for v in thin.get_data())
+    assert x.min() == pytest.approx(1.0) and x.max() == pytest.approx(12.25)
+    np.testing.assert_allclose(np.diff(y) / np.diff(x), 0.003)  # V21's rate
+    assert y[0] == pytest.approx(-0.075 - 0.003 * 0.625)  # -0.075 at 1.625 Gyr
+    np.testing.assert_allclose(_by_gid(axes[1], "line-thick-V21").get_ydata(), 0.02)
+    for ax in axes:
+        assert "V21 trend (from their text)" in [t.get_text() for t in ax.get_legend().get_texts()]
+    with pytest.raises(ValueError, match="lines table"):
+        plots.plot_mgar(fits, lines=lines.drop(columns=["source"]))
+
+
+def test_literature_headlines_and_trend():
+    from mgar_bayes import literature
+
+    h = literature.HEADLINES
+    assert h["V21"]["thin"]["youngest_gradient"] == -0.075 and h["V21"]["thin"]["rate"] == 0.003
+    assert h["V21"]["thick"]["mean_gradient"] == 0.02
+    assert h["C25"]["thin"]["rate"] == 0.0016 and h["C25"]["thin"]["youngest_gradient"] == -0.07
+    assert h["C25"]["thick"]["mean_gradient"] == 0.013
+    assert set(literature.CITATIONS) == set(h)
+    t = literature.v21_trend(ages=[1.625, 11.625])
+    np.testing.assert_allclose(t["gradient"], [-0.075, -0.045])
+    assert list(t.columns[:2]) == ["age", "gradient"]
+    with pytest.raises(ValueError, match="halo"):
+        literature.v21_trend("halo")
+
+
 def test_mgar_method_selection_and_errors(fits):
     both = pd.concat([fits, make_fits("odr").assign(gradient=lambda d: d["gradient"] + 1.0)])
     fig, axes = plots.plot_mgar(both, method="odr")
@@ -380,6 +483,127 @@ def test_bin_fits_empty_bin_and_errors(stars, fits):
         plots.plot_bin_fits(stars, fits, "halo")
     with pytest.raises(ValueError, match="feh"):
         plots.plot_bin_fits(stars.drop(columns=["feh"]), fits, "thin")
+
+
+def test_bin_fits_against_present_day_radius(stars, fits):
+    fig, axes = plots.plot_bin_fits(stars.drop(columns=["R_g"]), fits, "thin", radius="R")
+    assert axes[-1].get_xlabel().startswith("$R$")
+    assert "R_\\mathrm{g}" not in fig.get_suptitle()
+    with pytest.raises(ValueError, match="radius"):
+        plots.plot_bin_fits(stars, fits, "thin", radius="r")
+
+
+def test_write_figures_writes_bin_fits_and_draws_truth(tmp_path, stars, monkeypatch):
+    from types import SimpleNamespace
+
+    from mgar_bayes import reports
+    from mgar_bayes.binning import AgeBins
+    from mgar_bayes.config import PipelineConfig
+    from mgar_bayes.ols import mgar_trend
+
+    fits = pd.concat([make_fits("ols"), make_fits("odr")], ignore_index=True)
+    cfg = PipelineConfig()
+    result = SimpleNamespace(stars=stars, fits=fits, trend=mgar_trend(fits), bins=AgeBins(tuple(EDGES)),
+                             config=cfg)
+    seen = {}
+    real = plots.plot_mgar
+
+    def spy(*args, **kw):
+        seen.setdefault("mgar", []).append(kw)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(plots, "plot_mgar", spy)
+    save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path, **kw: save(fig, path, **{**kw, "dpi": 30}))
+    out = reports.write_figures(result, tmp_path, truth_bins=make_truth())
+    for pop in cfg.selection.populations:
+        path = tmp_path / f"fig4_bin_fits_{pop}.png"
+        assert out[f"fig_bin_fits_{pop}"] == path and path.stat().st_size > 1000
+    assert {p.name for p in tmp_path.iterdir()} >= {"fig1_sample_overview.png", "fig2_populations.png",
+                                                    "fig3_mgar_ols.png", "fig3_mgar_odr.png"}
+    for kw in seen["mgar"]:
+        assert kw["truth"] is not None
+        assert set(kw["lines"]["source"]) == {"V21"}
+
+
+# --------------------------------------------------------------------- robustness
+
+
+def make_robustness() -> pd.DataFrame:
+    """A robustness table: baseline, selection and data variants, one thick-only, one empty."""
+    centres = 0.5 * (EDGES[:-1] + EDGES[1:])
+    specs = [  # variant, group, setting, value, populations, gradient offset (NaN: no fit)
+        ("baseline", "baseline", "baseline", "C25", ("thin", "thick"), 0.0),
+        ("chem-0.1 no Zmax", "selection", "chem_shift_no_zmax", "-0.1", ("thin", "thick"), 0.01),
+        ("chem+0.1 no Zmax", "selection", "chem_shift_no_zmax", "+0.1", ("thin", "thick"), 0.02),
+        ("Zmax only", "selection", "zmax_only", "C25 B2", ("Zmax 0-0.25", "Zmax 2-6"), 0.005),
+        ("V21 slices", "selection", "chem_only", "V21 Fig. 10", ("V21-0.1 < chem < V21",), 0.0),
+        ("thick R_g <= 10 kpc", "data", "thick_Rg_max", "10", ("thick",), 0.004),
+        ("RGB only", "data", "evol_stage", "RGB", ("thin", "thick"), -0.003),
+        ("V21 high quality", "data", "v21_high_quality", "V21 4.1.4", ("thin", "thick"), np.nan),
+        ("present-day R", "data", "radius", "R", ("thin", "thick"), 0.002),
+    ]
+    rows = []
+    for name, group, setting, value, pops, off in specs:
+        for pop in pops:
+            f = TRUE_GRAD.get(pop, TRUE_GRAD["thin"])
+            for c in centres:
+                rows.append({"variant": name, "group": group, "setting": setting, "value": value,
+                             "population": pop, "method": "ols", "age_center": c, "n_stars": 50,
+                             "gradient": f(c) + off, "gradient_err": 0.003})
+    return pd.DataFrame(rows)
+
+
+def _legend_texts(axes):
+    return [t.get_text() for ax in axes for t in ax.get_legend().get_texts()]
+
+
+def test_robustness_legends_are_human_labels():
+    table = make_robustness()
+    for group in ("selection", "data"):
+        fig, axes = plots.plot_robustness(table, group)
+        texts = _legend_texts(axes)
+        for raw in {st for st in table["setting"] if "_" in st}:  # identifiers, not words
+            assert not any(raw in t for t in texts), (raw, texts)
+        assert not any(" = " in t and "_" in t.split(" = ")[0] for t in texts)
+    fig, axes = plots.plot_robustness(table, "selection")
+    texts = _legend_texts(axes)
+    assert "chemical line \u22120.1 dex, no $Z_\\mathrm{max}$ cut" in texts
+    assert "baseline (C25 selection)" in texts
+    titles = [ax.get_title() for ax in axes]
+    assert "$Z_\\mathrm{max}$ 0\u20130.25 kpc" in titles
+    assert not any("chem" in t for t in titles)
+    assert plots.robustness_label("v0", "200") == "$v_0$ = 200 km s$^{-1}$"
+    assert plots.robustness_label("new_knob", "3") == "new knob: 3"
+
+
+def test_robustness_no_empty_panels_and_no_thin_panel_for_thick_only_variant():
+    table = make_robustness()
+    fig, axes = plots.plot_robustness(table, "data")
+    gids = [ax.get_gid() for ax in axes]
+    assert "panel-thick_Rg_max-thick" in gids and "panel-thick_Rg_max-thin" not in gids
+    # the variant without any fitted bin gets no panel, only a note
+    assert not any("v21_high_quality" in g for g in gids)
+    assert any("high-quality" in t.get_text() for t in fig.texts)
+    # every axes of the figure is a panel with data
+    assert len(fig.axes) == len(axes)
+    for ax in axes:
+        assert ax.get_visible() and ax.has_data()
+    # the present-day radius variant is labelled as a gradient in R
+    radius = [ax for ax in axes if ax.get_gid() == "panel-radius-thin"][0]
+    assert radius.get_ylabel() == plots.GRADIENT_LABELS["R"]
+
+
+def test_robustness_variant_identical_to_baseline_is_not_redrawn():
+    table = make_robustness()
+    same = table[(table["group"] == "baseline") & (table["population"] == "thin")].assign(
+        variant="thick R_g <= 10 kpc", group="data", setting="thick_Rg_max", value="10")
+    fig, axes = plots.plot_robustness(pd.concat([table, same], ignore_index=True), "data")
+    gids = [ax.get_gid() for ax in axes]
+    assert "panel-thick_Rg_max-thin" not in gids
+    assert any("identical to the baseline" in t.get_text() for t in fig.texts)
+    with pytest.raises(ValueError, match="galaxy"):
+        plots.plot_robustness(table, "galaxy")
 
 
 # -------------------------------------------------------------------- save_figure

@@ -5,6 +5,8 @@ Files written into ``out_dir``:
 - ``posterior_<population>_<model>.nc``: the InferenceData of each fit;
 - ``mgar_bayes.csv``: per-bin posterior table (:data:`TABLE_COLUMNS`); rows of
   other models already in the file are kept, rows of this model replaced;
+- ``mgar_bayes_bands.csv``: the MGAR line's posterior mean, HDI band and flattening
+  rate of every model in ``mgar_bayes.csv`` (:func:`~.plotting.bands_table`);
 - ``mgar_bayes_vs_ols.csv``: posterior vs OLS per bin (when an OLS table is given);
 - ``figures/posterior_vs_ols.png``: C25 Fig. A1 analogue.
 
@@ -33,7 +35,7 @@ from .base import ModelBuilder
 from .compare import compare_with_ols
 from .config import ModelSpec, load_model_spec
 from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel
-from .plotting import plot_posterior_vs_ols
+from .plotting import BAND_COLUMNS, bands_table, plot_posterior_vs_ols
 from .trend import MGARTrendModel
 
 __all__ = ["run_fit", "POPULATIONS"]
@@ -67,6 +69,8 @@ def run_fit(
     overwrite: bool = False,
     populations: tuple[str, ...] = POPULATIONS,
     figures: bool = True,
+    truth: pd.DataFrame | None = None,
+    radius: str = "R_g",
 ) -> dict[str, Any]:
     """Fit model ``model`` to each population and write the outputs.
 
@@ -96,6 +100,11 @@ def run_fit(
         Populations to fit (``[selection] populations`` of the run), of those present.
     figures : bool
         Write ``figures/posterior_vs_ols.png``.
+    truth : pandas.DataFrame, optional
+        True per-bin gradients of a simulated catalogue (``truth_bins.csv``), drawn
+        on the figure.
+    radius : {"R_g", "R"}
+        The radius the gradients are measured against (the figure's axis label).
 
     Returns
     -------
@@ -187,15 +196,35 @@ def run_fit(
     else:
         new_all = new[TABLE_COLUMNS]
     write_frame(new_all, csv)
+    # every model's MGAR band beside its rows, so that re-running one model keeps the others'
+    bands_csv = out_dir / "mgar_bayes_bands.csv"
+    new_bands = bands_table(bands, {(p, spec.name): s["flattening_rate"] for p, s in summary.items()})
+    old_bands = _read_bands(bands_csv)
+    all_bands = new_bands if old_bands is None else pd.concat(
+        [old_bands[old_bands["model"] != spec.name], new_bands], ignore_index=True)
+    all_bands = all_bands[all_bands["model"].isin(new_all["model"])]
+    write_frame(all_bands, bands_csv)
     if ols_table is not None:
         comp = compare_with_ols(new_all, ols_table)
         write_frame(comp, out_dir / "mgar_bayes_vs_ols.csv")
     # all models in the CSV are drawn, so re-running one model never loses another's points
     if figures:
         drawn = tuple(p for p in POPULATIONS if p in plan or (new_all["population"] == p).any())
-        fig, _ = plot_posterior_vs_ols(new_all, ols_table, bands, populations=drawn, hdi_prob=spec.priors.hdi_prob)
+        fig, _ = plot_posterior_vs_ols(new_all, ols_table, all_bands, populations=drawn,
+                                       hdi_prob=spec.priors.hdi_prob, truth=truth, radius=radius)
         save_figure(fig, out_dir / "figures" / "posterior_vs_ols.png", overwrite=True, dpi=130)
     return summary
+
+
+def _read_bands(csv: Path) -> pd.DataFrame | None:
+    """The earlier ``mgar_bayes_bands.csv``, None if absent or unreadable (it only feeds the figure)."""
+    if not csv.exists():
+        return None
+    try:
+        old = pd.read_csv(csv, keep_default_na=False, na_values=[""], dtype={"population": str, "model": str})
+    except Exception:  # noqa: BLE001 - a partial or foreign file: its bands are redrawn by the next fits
+        return None
+    return old[BAND_COLUMNS] if set(BAND_COLUMNS) <= set(old.columns) else None
 
 
 def _read_table(csv: Path, overwrite: bool) -> pd.DataFrame | None:
