@@ -40,7 +40,7 @@ from ._math import jax_ops, normal_logpdf, truncnorm_logpdf_var, truncnorm_logpd
 from .config import PriorConfig, SamplerConfig
 from .likelihood import edge_map, edge_stars, gaussian_moments, integrated_logp
 
-__all__ = ["BinBlocks", "bin_blocks", "bin_log_density", "sample_bins_numpyro"]
+__all__ = ["BinBlocks", "bin_blocks", "bin_log_density", "chunk_edges", "sample_bins_numpyro"]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ log = logging.getLogger(__name__)
 PAD_MULTIPLE = 32
 #: Values of padded (masked) star slots: inside every support, so every term stays finite.
 _PAD = {"feh": -0.25, "e2_ip2": 0.0025, "rg": 10.0, "rg_err": 1.0, "ip2": 1.0}
+#: Host round trips of the sampling loop when progress is shown: bar updates over the whole run.
+PROGRESS_UPDATES = 20
 #: Sample stats kept per bin (``<name>_bin``, dim ``age_bin``) beside their whole-model summary.
 _BIN_STATS = ("diverging", "n_steps", "acceptance_rate", "step_size", "energy")
 
@@ -296,6 +298,22 @@ def _star_log_likelihood(theta: np.ndarray, blocks: BinBlocks, priors: PriorConf
     return np.asarray(ll(theta, loc, per_star))
 
 
+def chunk_edges(tune: int, draws: int, n_chunks: int) -> np.ndarray:
+    """Iteration numbers at which the sampling loop hands back to the host, from 0 to ``tune + draws``.
+
+    About ``n_chunks`` chunks of near-equal length, shared between warm-up and
+    draws in proportion, with an edge at ``tune`` so that the phase the
+    progress bar names is exact. One chunk when ``n_chunks`` is 1.
+    """
+    total = tune + draws
+    if n_chunks <= 1 or total == 0:
+        return np.array([0, total])
+    n_warm = min(tune, max(1, round(n_chunks * tune / total))) if tune else 0
+    n_draw = min(draws, max(1, n_chunks - n_warm)) if draws else 0
+    edges = np.r_[np.linspace(0, tune, n_warm + 1), np.linspace(tune, total, n_draw + 1)]
+    return np.unique(np.round(edges).astype(np.int64))
+
+
 def sample_bins_numpyro(
     model: pm.Model,
     blocks: BinBlocks,
@@ -303,6 +321,9 @@ def sample_bins_numpyro(
     sampler: SamplerConfig,
     *,
     seed: int,
+    progress: bool = False,
+    label: str = "",
+    n_chunks: int | None = None,
 ) -> az.InferenceData:
     """Sample every bin with its own NUTS chains; return the layout of ``pm.sample``.
 
@@ -316,6 +337,14 @@ def sample_bins_numpyro(
         Draws, tune, chains, target_accept, max_tree_depth, keep_latent, log_likelihood.
     seed : int
         Seed of the jitter and of the sampler.
+    progress : bool
+        Show the compilation, a warm-up and sampling bar with the time left,
+        and the post-processing on stderr; nothing at all when False.
+    label : str
+        Model and population, the start of every progress line.
+    n_chunks : int, optional
+        Host round trips of the sampling loop (default: :data:`PROGRESS_UPDATES`
+        with ``progress``, else 1). The draws do not depend on it.
 
     Returns
     -------
@@ -326,9 +355,23 @@ def sample_bins_numpyro(
         draw) describe the whole model (``diverging``: any bin diverged;
         ``lp``, ``energy``, ``n_steps``: sums over bins); their per-bin
         values are ``*_bin`` with dim ``age_bin``.
-    """
-    from ._numpyro import model_idata, prepare_jax
 
+    Notes
+    -----
+    Warm-up and draws are one loop, one copy of the NUTS kernel to compile.
+    It runs in chunks: one compiled function advances every (chain, bin)
+    state from iteration ``start`` to ``stop`` (both arguments, not constants,
+    so every chunk length shares the compilation; the chunk from 0 first
+    starts the chains) and writes the draws into buffers that are donated
+    from call to call, so they are filled in place. A chunk's iterations are
+    the ones a single call would make, so the draws are the same, bit for
+    bit, for any chunking. All chunks are queued at once and the host only
+    follows them; 20 chunks cost about 1% of the sampling time
+    (``benchmarks/c25_size.py``).
+    """
+    from ._numpyro import FitProgress, model_idata, prepare_jax
+
+    report = FitProgress(label, progress)
     chains, draws, tune = int(sampler.chains), int(sampler.draws), int(sampler.tune)
     method = prepare_jax(chains)
     import jax
@@ -341,15 +384,41 @@ def sample_bins_numpyro(
     # without latent R_g (then there is one star group) the log-likelihood is a function of the
     # line's draws alone: computed after sampling, straight into star order (_star_log_likelihood)
     ll_in_loop = want_ll and bool(blocks.latent)
+    k_bins = blocks.n_bins
+    tree_map = jax.tree_util.tree_map
 
     def potential_gen(d):
         return lambda p: -bin_log_density(p, d, blocks, priors)
 
     init_kernel, sample_kernel = hmc(potential_fn_gen=potential_gen, algo="NUTS")
 
-    def run(key, z0, d):
-        state = init_kernel(
-            z0,
+    def record(s, d):
+        out = {
+            "theta": s.z["theta"],
+            "diverging": s.diverging,
+            "n_steps": s.num_steps,
+            "acceptance_rate": s.accept_prob,
+            "step_size": s.adapt_state.step_size,
+            "energy": s.energy,
+            "lp": -s.potential_energy,
+        }
+        if sampler.keep_latent:
+            out.update({k: v for k, v in s.z.items() if k != "theta"})
+        if ll_in_loop:
+            out["ll"] = bin_log_density(s.z, d, blocks, priors, pointwise=True)[1]
+        return out
+
+    def at_bin(tree, k):
+        return tree_map(lambda a: jax.lax.dynamic_index_in_dim(a, k, keepdims=False), tree)
+
+    def put(buf, value, *index):
+        # buf[index] = value as a dynamic-update-slice: in place in a loop's carry
+        value = jnp.asarray(value, buf.dtype).reshape((1,) * len(index) + buf.shape[len(index):])
+        return jax.lax.dynamic_update_slice(buf, value, (*index, *(0,) * (buf.ndim - len(index))))
+
+    def init_bin(key, z, d):
+        return init_kernel(
+            z,
             num_warmup=tune,
             target_accept_prob=float(sampler.target_accept),
             max_tree_depth=int(sampler.max_tree_depth),
@@ -357,39 +426,34 @@ def sample_bins_numpyro(
             rng_key=key,
         )
 
-        def record(s):
-            out = {
-                "theta": s.z["theta"],
-                "diverging": s.diverging,
-                "n_steps": s.num_steps,
-                "acceptance_rate": s.accept_prob,
-                "step_size": s.adapt_state.step_size,
-                "energy": s.energy,
-                "lp": -s.potential_energy,
-            }
-            if sampler.keep_latent:
-                out.update({k: v for k, v in s.z.items() if k != "theta"})
-            if ll_in_loop:
-                out["ll"] = bin_log_density(s.z, d, blocks, priors, pointwise=True)[1]
-            return out
+    def advance_chain(states, bufs, inputs, start, stop):
+        # one chain: iterations [start, stop) of every bin, one bin after another (a vmapped
+        # batch would make every bin take as many leapfrog steps as the slowest one in each
+        # draw: 2.2x the work)
+        keys, z0, d = inputs
 
-        # warm-up and draws in one loop: one copy of the NUTS kernel to compile, not two
-        bufs = jax.tree_util.tree_map(
-            lambda a: jnp.zeros((draws, *a.shape), a.dtype), jax.eval_shape(record, state)
-        )
+        def one_bin(k, carry):
+            states, bufs = carry
+            dk = at_bin(d, k)
 
-        def step(i, carry):
-            s, bufs = carry
-            s = sample_kernel(s, model_args=(d,))
+            def step(i, carry):
+                s, bufs = carry
+                s = sample_kernel(s, model_args=(dk,))
 
-            def write(b):
-                return jax.tree_util.tree_map(
-                    lambda buf, v: jax.lax.dynamic_update_index_in_dim(buf, v, i - tune, 0), b, record(s)
-                )
+                def write(b):
+                    return tree_map(lambda buf, v: put(buf, v, k, i - tune), b, record(s, dk))
 
-            return s, jax.lax.cond(i >= tune, write, lambda b: b, bufs)
+                return s, jax.lax.cond(i >= tune, write, lambda b: b, bufs)
 
-        return jax.lax.fori_loop(0, tune + draws, step, (state, bufs))[1]
+            # the first chunk starts the chain: numpyro's init compiled with the kernel (as a
+            # program of its own it took ~1 s more to compile)
+            s = jax.lax.cond(start == 0, lambda: init_bin(keys[k], at_bin(z0, k), dk), lambda: at_bin(states, k))
+            s, bufs = jax.lax.fori_loop(start, stop, step, (s, bufs))
+            return tree_map(lambda a, v: put(a, v, k), states, s), bufs
+
+        states, bufs = jax.lax.fori_loop(0, k_bins, one_bin, (states, bufs))
+        # divergent draws so far (the buffer starts all False): a small output, not donated, to wait on
+        return states, bufs, bufs["diverging"].sum()
 
     latent_names = list(blocks.latent) if sampler.keep_latent else []
     index = {
@@ -402,65 +466,109 @@ def sample_bins_numpyro(
         flat = [jnp.swapaxes(v, 0, 1).reshape(v.shape[1], -1) for v in per_group]
         return jnp.take(jnp.concatenate(flat, axis=1), idx, axis=1)
 
-    def over_bins(keys, z0, d):
-        # one bin after another: a vmapped batch would make every bin take as many
-        # leapfrog steps as the slowest one in each draw (measured 2.2x the work)
-        out = jax.lax.map(lambda a: run(*a), (keys, z0, d))
+    def finish_chain(bufs):
+        out = {}
         if ll_in_loop:
-            out["ll"] = to_stars([out["ll"][name] for name in blocks.groups], index["ll"])
+            out["ll"] = to_stars([bufs["ll"][name] for name in blocks.groups], index["ll"])
         if latent_names:
-            out["rg_raw"] = to_stars([out.pop(f"z_{name}") for name in latent_names], index["rg_raw"])
+            out["rg_raw"] = to_stars([bufs[f"z_{name}"] for name in latent_names], index["rg_raw"])
         return out
 
-    if method == "parallel" and chains > 1:
-        runner = jax.pmap(over_bins)
+    in_parallel = method == "parallel" and chains > 1
+    per_chain = (0, 0, 0, None, None)  # start and stop are the same for every chain
+    if in_parallel:
+        advance_fn = jax.pmap(advance_chain, in_axes=per_chain, donate_argnums=(0, 1))
+        finish_fn = jax.pmap(finish_chain)
     else:
-        runner = jax.jit(jax.vmap(over_bins))
-    k_bins = blocks.n_bins
-    keys = jax.random.split(jax.random.PRNGKey(seed), chains * k_bins).reshape(chains, k_bins, -1)
+        advance_fn = jax.jit(jax.vmap(advance_chain, in_axes=per_chain), donate_argnums=(0, 1))
+        finish_fn = jax.jit(jax.vmap(finish_chain))
+    keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed), chains * k_bins)).reshape(chains, k_bins, -1)
     z0 = _initial_params(blocks, chains, seed)
-    d_rep = jax.tree_util.tree_map(lambda x: np.broadcast_to(x, (chains,) + x.shape), d_all)
-    raw = jax.device_get(runner(keys, z0, d_rep))  # (chain, bin, draw, ...); ll, rg_raw: (chain, draw, star)
-    if want_ll and not ll_in_loop:
-        raw["ll"] = _star_log_likelihood(raw["theta"], blocks, priors, d_all)
-    t1 = time.perf_counter()
+    d_rep = tree_map(lambda x: np.broadcast_to(x, (chains,) + x.shape), d_all)
+    inputs = (keys, z0, d_rep)
+    # zero placeholders of the states (the chunk from 0 starts the chains) and buffers of the draws,
+    # made here: a program of their own took longer to compile than they take to copy in
+    state = jax.eval_shape(init_bin, keys[0, 0], *tree_map(lambda x: x[0, 0], (z0, d_rep)))
+    states = tree_map(lambda a: np.zeros((chains, k_bins, *a.shape), a.dtype), state)
+    shapes = jax.eval_shape(record, state, tree_map(lambda x: x[0, 0], d_rep))
+    bufs = tree_map(lambda a: np.zeros((chains, k_bins, draws, *a.shape), a.dtype), shapes)
+    edges = chunk_edges(tune, draws, (PROGRESS_UPDATES if progress else 1) if n_chunks is None else n_chunks)
 
-    theta = np.moveaxis(raw["theta"], 1, 2)  # (chain, draw, bin, 3)
-    loc = blocks.loc
-    posterior: dict[str, np.ndarray] = {
-        "gradient": loc["g0"] + loc["gse"] * theta[..., 0],
-        "intercept": loc["b0"] + loc["bse"] * theta[..., 1],
-        "scatter": np.abs(loc["s0"] + loc["sse"] * theta[..., 2]),
-    }
-    if latent_names:
-        posterior["rg_raw"] = raw["rg_raw"]
-    groups: dict[str, Any] = {}
-    if want_ll:
-        groups["log_likelihood"] = {"feh": raw["ll"]}
+    report.note(
+        f"{k_bins} age bins x {chains} chains ({'in parallel' if in_parallel else 'one after another'}), "
+        f"{tune} warm-up + {draws} draws each (NUTS per bin, numpyro)"
+    )
+    with report.step("compiling the sampler"):
+        # compiled ahead of the first chunk, so that the bar's rate and time left are the sampling's
+        advance = advance_fn.lower(states, bufs, inputs, edges[0], edges[0]).compile()
+    t_compiled = time.perf_counter()
+    with report.bar(tune + draws, "warm-up" if tune else "sampling") as bar:
+        # every chunk is queued at once, each waiting on the last one's (donated) output, so the
+        # devices never wait for the host; the host then follows the chunks as they finish. The
+        # chains meet at the end of each chunk (a pmap call runs on all devices together): with
+        # 20 chunks that cost about 1% of the sampling time
+        chunks = []
+        for start, stop in zip(edges[:-1], edges[1:], strict=True):
+            states, bufs, n_div = advance(states, bufs, inputs, start, stop)
+            chunks.append((int(stop - start), stop >= tune, n_div))
+        for n_it, sampling, n_div in chunks:
+            n_div = int(np.sum(jax.device_get(n_div)))
+            if sampling:
+                bar.set_description(report.describe("sampling"), refresh=False)
+                bar.set_postfix_str(f"{n_div} divergent", refresh=False)
+            bar.update(n_it)
+    t_sampled = time.perf_counter()
+    with report.step("collecting the draws" + (" and the log-likelihood" if want_ll else "")):
+        per_star = {"ll", *(f"z_{name}" for name in latent_names)}  # put in star order by finish_fn
+        raw = jax.device_get({k: v for k, v in bufs.items() if k not in per_star})
+        if ll_in_loop or latent_names:
+            raw.update(jax.device_get(finish_fn(bufs)))  # ll, rg_raw: (chain, draw, star)
+        del bufs
+        if want_ll and not ll_in_loop:
+            raw["ll"] = _star_log_likelihood(raw["theta"], blocks, priors, d_all)
+        t1 = time.perf_counter()
 
-    per_bin = {k: np.moveaxis(raw[k], 1, 2) for k in (*_BIN_STATS, "lp")}
-    stats = {
-        "diverging": per_bin["diverging"].any(axis=-1),
-        "lp": per_bin["lp"].sum(axis=-1),
-        "energy": per_bin["energy"].sum(axis=-1),
-        "n_steps": per_bin["n_steps"].sum(axis=-1),
-        "acceptance_rate": per_bin["acceptance_rate"].mean(axis=-1),
-        "step_size": per_bin["step_size"].mean(axis=-1),
-        "tree_depth": np.log2(per_bin["n_steps"] + 1.0).round().astype(int).max(axis=-1),
-    }
-    stats.update({f"{k}_bin": per_bin[k] for k in _BIN_STATS})
-    bin_dims = {f"{k}_bin": ["age_bin"] for k in _BIN_STATS}
-    attrs = {
-        "inference_library": "numpyro",
-        "sampling": "per bin",
-        "tuning_steps": tune,
-        "sampling_time": t1 - t0,
-    }
+        theta = np.moveaxis(raw["theta"], 1, 2)  # (chain, bin, draw, 3) -> (chain, draw, bin, 3)
+        loc = blocks.loc
+        posterior: dict[str, np.ndarray] = {
+            "gradient": loc["g0"] + loc["gse"] * theta[..., 0],
+            "intercept": loc["b0"] + loc["bse"] * theta[..., 1],
+            "scatter": np.abs(loc["s0"] + loc["sse"] * theta[..., 2]),
+        }
+        if latent_names:
+            posterior["rg_raw"] = raw["rg_raw"]
+        groups: dict[str, Any] = {}
+        if want_ll:
+            groups["log_likelihood"] = {"feh": raw["ll"]}
+
+        per_bin = {k: np.moveaxis(raw[k], 1, 2) for k in (*_BIN_STATS, "lp")}
+        stats = {
+            "diverging": per_bin["diverging"].any(axis=-1),
+            "lp": per_bin["lp"].sum(axis=-1),
+            "energy": per_bin["energy"].sum(axis=-1),
+            "n_steps": per_bin["n_steps"].sum(axis=-1),
+            "acceptance_rate": per_bin["acceptance_rate"].mean(axis=-1),
+            "step_size": per_bin["step_size"].mean(axis=-1),
+            "tree_depth": np.log2(per_bin["n_steps"] + 1.0).round().astype(int).max(axis=-1),
+        }
+        stats.update({f"{k}_bin": per_bin[k] for k in _BIN_STATS})
+        bin_dims = {f"{k}_bin": ["age_bin"] for k in _BIN_STATS}
+        attrs = {
+            "inference_library": "numpyro",
+            "sampling": "per bin",
+            "tuning_steps": tune,
+            "sampling_time": t1 - t0,
+        }
+        idata = model_idata(model, posterior, stats, attrs, dims=bin_dims, **groups)
     log.info(
-        "numpyro per bin: %d bins x %d chains, %.1f s (compilation included), mean %.1f leapfrog steps per bin and draw",
+        "numpyro per bin: %d bins x %d chains, compilation %.1f s, warm-up + draws %.1f s (%d chunks), "
+        "%.1f s in all; mean %.1f leapfrog steps per bin and draw",
         k_bins,
         chains,
+        t_compiled - t0,
+        t_sampled - t_compiled,
+        len(edges) - 1,
         t1 - t0,
         float(per_bin["n_steps"].mean()),
     )
-    return model_idata(model, posterior, stats, attrs, dims=bin_dims, **groups)
+    return idata

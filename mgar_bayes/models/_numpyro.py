@@ -9,14 +9,19 @@ steps with PyMC's public JAX tools (``get_jaxified_logp``,
 starting points, one vectorised pass for the constrained draws and the
 pointwise log-likelihood, and the same ``InferenceData`` layout as PyMC's
 (groups, coords, dims, sample-stat names).
+
+:class:`FitProgress` is what every sampler route shows the user while a fit
+runs (on stderr, nothing at all when disabled).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import arviz as az
@@ -27,7 +32,7 @@ from pymc.util import get_default_varnames
 
 from ._math import standardized_start
 
-__all__ = ["prepare_jax", "sample_numpyro", "model_idata"]
+__all__ = ["FitProgress", "prepare_jax", "sample_numpyro", "model_idata"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +45,75 @@ _STATS = {
     "energy": "energy",
     "potential_energy": "lp",
 }
+
+
+class FitProgress:
+    """What one fit shows while it runs: timed steps and progress bars on stderr.
+
+    Every line starts with ``label`` (model and population, e.g.
+    ``"marginal thin"``), so that the lines of a run over several populations
+    and models tell which fit they belong to. Disabled, it writes nothing.
+
+    Parameters
+    ----------
+    label : str
+        Model and population of the fit.
+    enabled : bool
+        Show anything at all.
+
+    Examples
+    --------
+    >>> report = FitProgress("marginal thin", enabled=False)
+    >>> with report.step("compiling the sampler"):
+    ...     pass
+    >>> bar = report.bar(1500, "warm-up")
+    >>> bar.update(1500); bar.close()
+    """
+
+    def __init__(self, label: str, enabled: bool):
+        self.label = label.strip() or "fit"
+        self.enabled = bool(enabled)
+
+    def note(self, message: str) -> None:
+        """One line, e.g. what is about to be sampled."""
+        if self.enabled:
+            print(f"{self.label}: {message}", file=sys.stderr, flush=True)
+
+    @contextlib.contextmanager
+    def step(self, what: str) -> Iterator[None]:
+        """Announce ``what`` on entry and its duration on exit ("what ... done in 3.1 s")."""
+        if not self.enabled:
+            yield
+            return
+        print(f"{self.label}: {what} ...", end="", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        try:
+            yield
+        except BaseException:
+            print(" failed", file=sys.stderr, flush=True)
+            raise
+        print(f" done in {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+
+    def bar(self, total: int, phase: str):
+        """A tqdm bar over ``total`` iterations (elapsed time, rate, time left); a silent one when disabled.
+
+        Change the phase shown with :meth:`describe`.
+        """
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total,
+            desc=self.describe(phase),
+            unit="it",
+            file=sys.stderr,
+            disable=not self.enabled,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
+
+    def describe(self, phase: str) -> str:
+        """A bar's description for ``phase`` ("marginal thin: sampling")."""
+        return f"{self.label}: {phase}"
 
 
 def prepare_jax(chains: int) -> str:
@@ -101,6 +175,7 @@ def sample_numpyro(
     seed: int,
     progress: bool = False,
     log_likelihood: bool = True,
+    label: str = "",
 ) -> az.InferenceData:
     """Sample ``model`` with numpyro's NUTS (diagonal mass matrix, adapted in warm-up).
 
@@ -116,9 +191,14 @@ def sample_numpyro(
     seed : int
         Seed of the jitter and of the sampler.
     progress : bool
-        Show numpyro's progress bar.
+        Show the compilation of the log-density, numpyro's own warm-up and
+        sampling bars (one per chain, with the time left; numpyro compiles
+        the sampler under them) and the post-processing on stderr; nothing
+        when False.
     log_likelihood : bool
         Add the pointwise log-likelihood of every observed variable.
+    label : str
+        Model and population, the start of every progress line.
 
     Returns
     -------
@@ -126,15 +206,21 @@ def sample_numpyro(
         ``posterior``, ``sample_stats``, ``observed_data``, ``constant_data``
         and (optionally) ``log_likelihood``, as ``pm.sample`` returns them.
     """
+    report = FitProgress(label, progress)
     method = prepare_jax(chains)
     import jax
     from numpyro.infer import MCMC, NUTS
     from pymc.sampling.jax import get_jaxified_graph, get_jaxified_logp
 
+    report.note(
+        f"{chains} chains ({'in parallel' if method == 'parallel' else 'one after another'}), "
+        f"{tune} warm-up + {draws} draws each (NUTS, numpyro)"
+    )
     # PyMC's naming: negative_logp=False gives the potential energy, -log p (as PyMC's own numpyro route uses it)
     t0 = time.perf_counter()
-    potential = get_jaxified_logp(model, negative_logp=False)
-    init = _initial_points(model, potential, chains, seed)
+    with report.step("compiling the log-density"):
+        potential = get_jaxified_logp(model, negative_logp=False)
+        init = _initial_points(model, potential, chains, seed)
     t1 = time.perf_counter()
     mcmc = MCMC(
         NUTS(potential_fn=potential, target_accept_prob=target_accept, max_tree_depth=max_tree_depth),
@@ -154,22 +240,24 @@ def sample_numpyro(
     extra = mcmc.get_extra_fields(group_by_chain=True)
     jax.block_until_ready(raw)
     t2 = time.perf_counter()
+    report.note(f"sampled in {t2 - t1:.1f} s (compilation included)")
 
     def over_draws(fn):
         return jax.jit(jax.vmap(jax.vmap(fn)))
 
-    out_vars = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
-    constrained = over_draws(get_jaxified_graph(inputs=model.value_vars, outputs=out_vars))
-    posterior = {v.name: np.asarray(r) for v, r in zip(out_vars, constrained(*raw), strict=True)}
-    groups: dict[str, Any] = {}
-    if log_likelihood and model.observed_RVs:
-        pointwise = get_jaxified_graph(
-            inputs=model.value_vars, outputs=model.logp(model.observed_RVs, sum=False)
-        )
-        groups["log_likelihood"] = {
-            v.name: np.asarray(r)
-            for v, r in zip(model.observed_RVs, over_draws(pointwise)(*raw), strict=True)
-        }
+    with report.step("constrained draws and log-likelihood"):
+        out_vars = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
+        constrained = over_draws(get_jaxified_graph(inputs=model.value_vars, outputs=out_vars))
+        posterior = {v.name: np.asarray(r) for v, r in zip(out_vars, constrained(*raw), strict=True)}
+        groups: dict[str, Any] = {}
+        if log_likelihood and model.observed_RVs:
+            pointwise = get_jaxified_graph(
+                inputs=model.value_vars, outputs=model.logp(model.observed_RVs, sum=False)
+            )
+            groups["log_likelihood"] = {
+                v.name: np.asarray(r)
+                for v, r in zip(model.observed_RVs, over_draws(pointwise)(*raw), strict=True)
+            }
     stats = {_STATS[k]: np.asarray(v) for k, v in extra.items()}
     stats["lp"] = -stats["lp"]
     stats["tree_depth"] = np.log2(stats["n_steps"] + 1.0).round().astype(int)

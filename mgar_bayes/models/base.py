@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
@@ -29,7 +30,7 @@ from .. import __version__
 from ..atomic import atomic_path
 from ..binning import AgeBins, age_bin_probability
 from ._math import constrained_start
-from ._numpyro import sample_numpyro
+from ._numpyro import FitProgress, sample_numpyro
 from .config import ModelSpec, PriorConfig, SamplerConfig, spec_from_dict
 
 __all__ = [
@@ -385,6 +386,7 @@ def run_sampler(
     seed: int,
     progress: bool = False,
     drop: tuple[str, ...] = (),
+    label: str = "",
 ) -> az.InferenceData:
     """Sample ``model`` with the backend of ``sampler``; add the log-likelihood.
 
@@ -395,10 +397,16 @@ def run_sampler(
     seed : int
         Seed of every random step of the sampler (same seed, same draws).
     progress : bool
-        Show progress bars.
+        Show on stderr what the fit is doing: compilation, the backend's own
+        warm-up and sampling bars (with the time left), post-processing.
+        False: nothing at all (PyMC's log messages included).
     drop : tuple of str
         Posterior variables removed after sampling (large latent vectors).
+    label : str
+        Model and population, the start of every progress line.
     """
+    report = FitProgress(label, progress)
+    shape = f"{int(sampler.chains)} chains, {int(sampler.tune)} warm-up + {int(sampler.draws)} draws each"
     if sampler.backend == "numpyro":
         idata = sample_numpyro(
             model,
@@ -410,37 +418,86 @@ def run_sampler(
             seed=int(seed),
             progress=progress,
             log_likelihood=bool(sampler.log_likelihood),
+            label=label,
         )
         return _drop(idata, drop)
-    kwargs: dict[str, Any] = {
-        "draws": int(sampler.draws),
-        "tune": int(sampler.tune),
-        "chains": int(sampler.chains),
-        "target_accept": float(sampler.target_accept),
-        "random_seed": int(seed),
-        "progressbar": progress,
-        "compute_convergence_checks": False,
-        "model": model,
-    }
-    if sampler.backend == "pymc":
-        kwargs["nuts"] = {"max_treedepth": int(sampler.max_tree_depth)}
-        kwargs["cores"] = int(sampler.cores)
-        kwargs["initvals"] = constrained_start(model)
+    t0 = time.perf_counter()
+    if sampler.backend == "nutpie":
+        report.note(f"{shape} (NUTS, nutpie)")
+        idata = _sample_nutpie(model, sampler, seed=int(seed), progress=progress, report=report)
+    else:
+        # PyMC compiles the model inside pm.sample, before its bar appears
+        report.note(f"{shape} (NUTS, PyMC); compiling the model, then sampling")
+        kwargs: dict[str, Any] = {
+            "draws": int(sampler.draws),
+            "tune": int(sampler.tune),
+            "chains": int(sampler.chains),
+            "target_accept": float(sampler.target_accept),
+            "random_seed": int(seed),
+            "progressbar": progress,
+            "quiet": not progress,  # PyMC's log messages (initialisation, timing) are progress too
+            "compute_convergence_checks": False,
+            "model": model,
+            "nuts": {"max_treedepth": int(sampler.max_tree_depth)},
+            "cores": int(sampler.cores),
+            "initvals": constrained_start(model),
+        }
         if int(sampler.cores) > 1 and "jax" in sys.modules:
             # forking a process whose JAX threads are running can deadlock
             kwargs["mp_ctx"] = "forkserver"
-    elif sampler.backend == "nutpie":
-        kwargs["nuts_sampler"] = "nutpie"
-        kwargs["nuts_sampler_kwargs"] = {"cores": int(sampler.cores), "maxdepth": int(sampler.max_tree_depth)}
-    with warnings.catch_warnings():
-        # PyMC's own nags (few draws, BLAS) are not what the user needs to see;
-        # convergence is checked by diagnostics_table instead.
-        warnings.filterwarnings("ignore", message=".*samples per chain.*")
-        warnings.filterwarnings("ignore", message=".*initvals.*nutpie.*")
-        idata = pm.sample(**kwargs)
+        with warnings.catch_warnings():
+            # PyMC's own nags (few draws, BLAS) are not what the user needs to see;
+            # convergence is checked by diagnostics_table instead.
+            warnings.filterwarnings("ignore", message=".*samples per chain.*")
+            idata = pm.sample(**kwargs)
+    report.note(f"sampled in {time.perf_counter() - t0:.1f} s (compilation included)")
     if sampler.log_likelihood:
-        pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True, progressbar=False)
+        with report.step("log-likelihood"):
+            pm.compute_log_likelihood(idata, model=model, extend_inferencedata=True, progressbar=False)
     return _drop(idata, drop)
+
+
+def _sample_nutpie(
+    model: pm.Model, sampler: SamplerConfig, *, seed: int, progress: bool, report: FitProgress
+) -> az.InferenceData:
+    """nutpie's NUTS, called directly so that its compilation (Numba, often the longest step) is announced.
+
+    Returns what ``pm.sample(nuts_sampler="nutpie")`` returns: nutpie's
+    InferenceData with the model's observed and constant data and PyMC's
+    ``sampling_time`` / ``tuning_steps`` attributes (the same seed gives the
+    same draws as that route).
+    """
+    import nutpie
+    from arviz.data.base import make_attrs
+    from pymc.backends.arviz import (
+        coords_and_dims_for_inferencedata,
+        find_constants,
+        find_observations,
+    )
+
+    with report.step("compiling the sampler (nutpie)"):
+        compiled = nutpie.compile_pymc_model(model)
+    t0 = time.time()
+    idata = nutpie.sample(
+        compiled,
+        draws=int(sampler.draws),
+        tune=int(sampler.tune),
+        chains=int(sampler.chains),
+        target_accept=float(sampler.target_accept),
+        seed=seed,
+        progress_bar=progress,
+        cores=int(sampler.cores),
+        maxdepth=int(sampler.max_tree_depth),
+    )
+    attrs = make_attrs({"sampling_time": time.time() - t0, "tuning_steps": int(sampler.tune)}, library=nutpie)
+    idata.posterior.attrs.update(attrs)
+    coords, dims = coords_and_dims_for_inferencedata(model)
+    data = {
+        name: az.dict_to_dataset(values, library=pm, coords=coords, dims=dims, default_dims=[])
+        for name, values in (("constant_data", find_constants(model)), ("observed_data", find_observations(model)))
+    }
+    idata.add_groups(data, coords=coords, dims=dims)
+    return idata
 
 
 def _drop(idata: az.InferenceData, names: tuple[str, ...]) -> az.InferenceData:
@@ -580,7 +637,13 @@ class ModelBuilder(ABC):
     def _run_sampler(self, seed: int, progress: bool) -> az.InferenceData:
         """Sample :attr:`model` with the configured backend (subclasses may route differently)."""
         drop = () if self.sampler.keep_latent else self._latent_vars
-        return run_sampler(self.model, self.sampler, seed=seed, progress=progress, drop=drop)
+        return run_sampler(
+            self.model, self.sampler, seed=seed, progress=progress, drop=drop, label=self._progress_label()
+        )
+
+    def _progress_label(self) -> str:
+        """Model and population, e.g. ``"marginal thin"``: the start of every progress line of a fit."""
+        return f"{self.name} {getattr(self.data, 'population', '') or ''}".strip()
 
     def _set_attrs(self, idata: az.InferenceData, seed: int) -> az.InferenceData:
         diag = self.diagnostics(idata)

@@ -453,7 +453,9 @@ class BinGradientModel(_StarModel):
         data, pr = self.data, self.priors
         used, local = self._used_bins(data)
         blocks = bin_blocks(data, pr, local, prefit(data, pr.r_ref), used)
-        return sample_bins_numpyro(self.model, blocks, pr, self.sampler, seed=seed)
+        return sample_bins_numpyro(
+            self.model, blocks, pr, self.sampler, seed=seed, progress=progress, label=self._progress_label()
+        )
 
     def _build(self, data: StarData) -> pm.Model:
         pr = self.priors

@@ -15,6 +15,8 @@ from mgar_bayes.models._binwise import (  # noqa: E402
     _device_arrays,
     bin_blocks,
     bin_log_density,
+    chunk_edges,
+    sample_bins_numpyro,
 )
 from mgar_bayes.models.gradient import prefit  # noqa: E402
 from mgar_bayes.models.likelihood import edge_stars  # noqa: E402
@@ -227,3 +229,38 @@ def test_scatter_prefit_recovers_the_model_scatter(w_true):
     assert abs(s0[0] - w_true) < 2.5 * sse[0], (s0, sse)
     if w_true > 0:
         assert sse[0] < 0.3 * w_true
+
+
+def test_chunk_edges_split_warm_up_and_draws():
+    np.testing.assert_array_equal(chunk_edges(500, 1000, 1), [0, 1500])
+    edges = chunk_edges(500, 1000, 20)
+    assert edges[0] == 0 and edges[-1] == 1500 and 500 in edges
+    assert (np.diff(edges) > 0).all() and len(edges) - 1 == 20
+    assert np.diff(edges).max() < 1.2 * np.diff(edges).min()  # the bar's updates come evenly
+    for tune, draws in [(0, 7), (7, 0), (3, 100), (61, 47)]:
+        edges = chunk_edges(tune, draws, 20)
+        assert edges[0] == 0 and edges[-1] == tune + draws and (np.diff(edges) > 0).all()
+        assert tune in edges
+
+
+def test_per_bin_draws_do_not_depend_on_chunking(edgy, bins3):
+    """One call or uneven chunks (as with a progress bar): the same draws, stats, latent R_g and log-likelihood, bit for bit.
+
+    ``integrate`` keeps the edge stars' latent R_g and records the
+    log-likelihood inside the loop: buffers carried (donated) from chunk to
+    chunk, put in star order at the end.
+    """
+    stars, _ = edgy
+    spec = SamplerConfig(backend="numpyro", draws=23, tune=31, chains=2, keep_latent=True)
+    m = BinGradientModel(priors=PriorConfig(rg_treatment="integrate"), sampler=spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m.build_model(stars, bins3, population="thin")
+    data, pr = m.data, m.priors
+    used, local = m._used_bins(data)
+    blocks = bin_blocks(data, pr, local, prefit(data, pr.r_ref), used)
+    runs = [sample_bins_numpyro(m.model, blocks, pr, spec, seed=4, n_chunks=n) for n in (1, 7)]
+    assert runs[0].posterior["rg_raw"].dims == ("chain", "draw", "edge_star")
+    for group in ("posterior", "sample_stats", "log_likelihood"):
+        for name, values in getattr(runs[0], group).data_vars.items():
+            np.testing.assert_array_equal(getattr(runs[1], group)[name].values, values.values, err_msg=name)
