@@ -193,7 +193,8 @@ sens
 sens.pivot_table(index="age_center", columns="spec", values="shift_sd")
 """),
         code("""
-m = BinGradientModel(load_model_spec("marginal").replace(overrides))
+# power-scaling needs every star's log-likelihood, which fits store only when asked
+m = BinGradientModel(load_model_spec("marginal").replace(overrides).replace({"sampler": {"log_likelihood": True}}))
 m.fit(stars, res.bins, population="thin", seed=4)
 power_scaling_sensitivity(m)
 """),

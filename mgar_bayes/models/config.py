@@ -178,7 +178,8 @@ class SamplerConfig:
     keep_latent : bool
         Keep the per-star latent R_g draws in the posterior (large).
     log_likelihood : bool
-        Store the pointwise log-likelihood (needed for LOO and power-scaling).
+        Store the pointwise log-likelihood (needed for LOO and power-scaling; draws x
+        stars values per population, so off unless asked: `mgar fit --log-likelihood`).
     """
 
     backend: str = "pymc"
@@ -189,7 +190,7 @@ class SamplerConfig:
     target_accept: float = 0.9
     max_tree_depth: int = 10
     keep_latent: bool = False
-    log_likelihood: bool = True
+    log_likelihood: bool = False
 
     def __post_init__(self):
         if self.backend not in BACKENDS:

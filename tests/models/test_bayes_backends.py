@@ -18,7 +18,7 @@ def test_backend_fits_and_returns_all_groups(backend):
     stars, truth = simulate_population(bins, n_per_bin=100, seed=8)
     m = BinGradientModel(
         priors=PriorConfig(rg_treatment="gaussian"),
-        sampler=SamplerConfig(backend=backend, draws=100, tune=100, chains=2, cores=1),
+        sampler=SamplerConfig(backend=backend, draws=100, tune=100, chains=2, cores=1, log_likelihood=True),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -21,7 +21,7 @@ from mgar_bayes.models._binwise import (  # noqa: E402
 from mgar_bayes.models.gradient import prefit  # noqa: E402
 from mgar_bayes.models.likelihood import edge_stars  # noqa: E402
 
-NUMPYRO = SamplerConfig(backend="numpyro", draws=300, tune=300, chains=2, target_accept=0.9)
+NUMPYRO = SamplerConfig(backend="numpyro", draws=300, tune=300, chains=2, target_accept=0.9, log_likelihood=True)
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_per_bin_log_likelihood_and_latent_layout(edgy, bins3, treatment):
     computed after sampling from the line's draws.
     """
     stars, _ = edgy
-    spec = SamplerConfig(backend="numpyro", draws=20, tune=50, chains=2, keep_latent=True)
+    spec = SamplerConfig(backend="numpyro", draws=20, tune=50, chains=2, keep_latent=True, log_likelihood=True)
     m = BinGradientModel(priors=PriorConfig(rg_treatment=treatment), sampler=spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -251,7 +251,7 @@ def test_per_bin_draws_do_not_depend_on_chunking(edgy, bins3):
     chunk, put in star order at the end.
     """
     stars, _ = edgy
-    spec = SamplerConfig(backend="numpyro", draws=23, tune=31, chains=2, keep_latent=True)
+    spec = SamplerConfig(backend="numpyro", draws=23, tune=31, chains=2, keep_latent=True, log_likelihood=True)
     m = BinGradientModel(priors=PriorConfig(rg_treatment="integrate"), sampler=spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

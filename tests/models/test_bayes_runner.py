@@ -15,7 +15,7 @@ from mgar_bayes.models.runner import run_fit
 
 BINS = AgeBins((2.0, 4.0, 6.0, 8.0))
 COLUMNS = "population, model, age_lo, age_hi, age_center, n_stars, gradient, gradient_err, hdi_lo, hdi_hi, r_hat, ess_bulk, divergences"
-QUICK = {"sampler": {"backend": "pymc", "draws": 150, "tune": 150, "chains": 2, "cores": 1}}
+QUICK = {"sampler": {"backend": "pymc", "draws": 150, "tune": 150, "chains": 2, "cores": 1, "log_likelihood": True}}
 
 
 @pytest.fixture(scope="module")
