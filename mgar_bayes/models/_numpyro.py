@@ -245,7 +245,7 @@ def sample_numpyro(
     def over_draws(fn):
         return jax.jit(jax.vmap(jax.vmap(fn)))
 
-    with report.step("constrained draws and log-likelihood"):
+    with report.step("constrained draws" + (" and log-likelihood" if log_likelihood else "")):
         out_vars = get_default_varnames(model.unobserved_value_vars, include_transformed=False)
         constrained = over_draws(get_jaxified_graph(inputs=model.value_vars, outputs=out_vars))
         posterior = {v.name: np.asarray(r) for v, r in zip(out_vars, constrained(*raw), strict=True)}
