@@ -37,6 +37,25 @@ def _add_catalogue_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run with different inputs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--literature", type=_literature_names, default=("v21",), metavar="NAMES",
+                   help="published MGARs drawn on Fig. 3, comma-separated (default v21; also anders2023, "
+                        "anders2023_z1, lian2022, lian2023, willett2023, fire2, ratcliffe2023_birth; "
+                        "'none' for none and no Fig. 5)")
+
+
+def _literature_names(text: str) -> tuple[str, ...]:
+    """``--literature`` as a tuple of dataset names, checked against the package data."""
+    from .literature import DATASETS
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    if names in ((), ("none",)):
+        return ()
+    bad = [n for n in names if n != "v21" and n not in DATASETS]
+    if bad:
+        raise argparse.ArgumentTypeError(
+            f"unknown published MGAR(s) {', '.join(bad)}; choose from v21, {', '.join(DATASETS)}, or none"
+        )
+    return names
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -209,7 +228,7 @@ def _run_pipeline_into(args, cfg, table, prov, mock):
         truth_bins = mock.truth
     result = run_pipeline(table, cfg, progress=not args.no_progress)
     paths = write_run_outputs(result, out, record, truth=truth, truth_bins=truth_bins,
-                              figures=not args.no_figures)  # fmt: skip
+                              figures=not args.no_figures, literature=args.literature)  # fmt: skip
     finish_run(out, record)
     return result, out, paths
 

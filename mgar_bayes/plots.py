@@ -58,6 +58,7 @@ __all__ = [
     "plot_robustness",
     "robustness_label",
     "save_figure",
+    "plot_mgar_literature",
 ]
 
 # --------------------------------------------------------------------------- style
@@ -83,6 +84,14 @@ _REFERENCE_COLUMNS = ("source", "population", "age_center", "gradient", "gradien
 _LINE_COLUMNS = ("source", "population", "age", "gradient")
 _LINE_STYLES = ("--", "-.", (0, (5, 1, 1, 1, 1, 1)), ":")
 _REF_MARKERS = ("o", "s", "^", "D", "v", "P")
+_REF_GREYS = ("black", "0.4", "0.6")
+# published lines by kind: (colours, line styles) cycled per source
+_LIT_STYLE = {
+    "mgar": (("black",), _LINE_STYLES),
+    # darkest first: the FIRE-2 cases come in order of growing age errors
+    "simulation_mgar": (("#00441b", "#238b45", "#41ab5d", "#a1d99b"), ("-", "-", ":", "-")),
+    "birth_gradient": (("#8c564b", "#c49c94"), ("--",)),
+}
 _CONTOUR_FRACTIONS = (0.20, 0.80, 0.95)
 _CONTOUR_STYLES = ("-", "--", ":")
 _SCATTER_BELOW = 500  # bin-fit panels: scatter the stars below this count, else 2D histogram
@@ -742,85 +751,198 @@ def plot_mgar(
     fig, axes = plt.subplots(2, 1, figsize=(10, 8), sharex=True, layout="constrained")
     fig.suptitle(f"Metallicity gradient-age relation ({method.upper()} per-bin fits)")
     for ax, pop in zip(axes, _POPS, strict=True):
-        color = POP_COLORS[pop]
         rows = fits.loc[fits["population"].astype(str) == pop].sort_values("age_center")
         ax.set_ylabel(_LAB_GRAD if radius == "R_g" else _LAB_GRAD_R)
         ax.set_title(POP_LABELS[pop])
-        if rows.empty:
-            _no_data(ax, f"no stars ({POP_LABELS[pop]}: no fits)")
-        else:
-            ok = np.isfinite(rows["gradient"].to_numpy(float))
-            good = rows.loc[ok]
-            xerr = 0.5 * (good["age_hi"] - good["age_lo"]).to_numpy(float)
-            eb = ax.errorbar(
-                good["age_center"].to_numpy(float), good["gradient"].to_numpy(float),
-                yerr=good["gradient_err"].to_numpy(float), xerr=xerr,
-                fmt="o", color=color, ms=6, capsize=2, zorder=3,
-                label=f"{POP_LABELS[pop]}, {method.upper()} per age bin",
-            )
-            eb.lines[0].set_gid(f"bins-{pop}")
-            if not ok.all():
-                skipped = ", ".join(f"{c:g}" for c in rows.loc[~ok, "age_center"])
-                ax.text(0.99, 0.02, f"too few stars at {skipped} Gyr", transform=ax.transAxes,
-                        ha="right", va="bottom", fontsize="small", color="0.4")
-            trend = _get_trend(trends, pop, method)
-            if trend is not None:
-                lo = float(np.nanmin(rows["age_lo"]))
-                hi = float(np.nanmax(rows["age_hi"]))
-                ages = np.union1d(np.linspace(lo, hi, 200), rows["age_center"].to_numpy(float))
-                a, b = float(trend["intercept"]), float(trend["rate"])
-                band = _trend_band(trend, ages, band_prob)
-                if band is not None:
-                    blo, bhi, blab = band
-                    poly = ax.fill_between(ages, blo, bhi, color=color, alpha=0.2, lw=0,
-                                           label=f"trend {blab}")
-                    poly.set_gid(f"band-{pop}")
-                rate_err = trend.get("rate_err")
-                err_txt = (f" $\\pm$ {float(rate_err):.4f}"
-                           if rate_err is not None and np.isfinite(rate_err) else "")
-                (ln,) = ax.plot(ages, a + b * ages, color=color, lw=2,
-                                label=f"trend: {b:+.4f}{err_txt} dex kpc$^{{-1}}$ Gyr$^{{-1}}$")
-                ln.set_gid(f"trend-{pop}")
+        _draw_binned(ax, rows, _get_trend(trends, pop, method), pop, method, band_prob)
         if reference is not None:
-            ref = reference.loc[reference["population"].astype(str) == pop]
-            for i, (src, grp) in enumerate(ref.groupby("source", sort=False)):
-                reb = ax.errorbar(
-                    grp["age_center"].to_numpy(float), grp["gradient"].to_numpy(float),
-                    yerr=grp["gradient_err"].to_numpy(float),
-                    fmt=_REF_MARKERS[i % len(_REF_MARKERS)], color="black", ms=5,
-                    capsize=2, zorder=4, label=str(src),
-                )
-                reb.lines[0].set_gid(f"reference-{pop}-{src}")
+            _draw_reference(ax, reference.loc[reference["population"].astype(str) == pop], pop)
         if lines is not None:
-            sub = lines.loc[lines["population"].astype(str) == pop]
-            for i, (src, grp) in enumerate(sub.groupby("source", sort=False)):
-                grp = grp.sort_values("age")
-                label = str(grp["label"].iloc[0]) if "label" in grp.columns else str(src)
-                (pl,) = ax.plot(grp["age"].to_numpy(float), grp["gradient"].to_numpy(float),
-                                color="black", lw=1.5, ls=_LINE_STYLES[i % len(_LINE_STYLES)],
-                                zorder=2, label=label)
-                pl.set_gid(f"line-{pop}-{src}")
+            _draw_lines(ax, lines.loc[lines["population"].astype(str) == pop], pop)
         if truth is not None:
-            tr = truth.loc[truth["population"].astype(str) == pop].sort_values("age_center")
-            tx, ty = tr["age_center"].to_numpy(float), tr[truth_col].to_numpy(float)
-            if "gradient_true_err" in tr.columns:
-                terr = tr["gradient_true_err"].to_numpy(float)
-                terr = np.where(np.isfinite(terr), terr, 0.0)  # a bin without an error still drawn
-            else:
-                terr = None
-            ok = np.isfinite(tx) & np.isfinite(ty)
-            if ok.any():
-                teb = ax.errorbar(tx[ok], ty[ok], yerr=None if terr is None else terr[ok],
-                                  fmt="D-", color=TRUTH_COLOR, mfc="white", mec=TRUTH_COLOR,
-                                  ms=6, mew=1.5, lw=1.2, capsize=2, zorder=5,
-                                  label=TRUTH_LABEL)
-                teb.lines[0].set_gid(f"truth-{pop}")
-        y0, y1 = ax.get_ylim()
-        if y0 < 0.0 < y1:
-            ax.axhline(0.0, color="0.6", lw=0.8, ls=":", zorder=0)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+            _draw_truth(ax, truth.loc[truth["population"].astype(str) == pop], truth_col, pop)
+        _finish_mgar_axis(ax)
     axes[-1].set_xlabel(_LAB_AGE)
+    return fig, axes
+
+
+def _draw_binned(ax, rows: pd.DataFrame, trend: Mapping | None, pop: str, method: str,
+                 band_prob: float) -> None:
+    """Per-bin gradients of one population with their trend line and band."""
+    color = POP_COLORS[pop]
+    if rows.empty:
+        _no_data(ax, f"no stars ({POP_LABELS[pop]}: no fits)")
+        return
+    ok = np.isfinite(rows["gradient"].to_numpy(float))
+    good = rows.loc[ok]
+    xerr = 0.5 * (good["age_hi"] - good["age_lo"]).to_numpy(float)
+    eb = ax.errorbar(
+        good["age_center"].to_numpy(float), good["gradient"].to_numpy(float),
+        yerr=good["gradient_err"].to_numpy(float), xerr=xerr,
+        fmt="o", color=color, ms=6, capsize=2, zorder=3,
+        label=f"{POP_LABELS[pop]}, {method.upper()} per age bin",
+    )  # fmt: skip
+    eb.lines[0].set_gid(f"bins-{pop}")
+    if not ok.all():
+        skipped = ", ".join(f"{c:g}" for c in rows.loc[~ok, "age_center"])
+        ax.text(0.99, 0.02, f"too few stars at {skipped} Gyr", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize="small", color="0.4")
+    if trend is None:
+        return
+    lo = float(np.nanmin(rows["age_lo"]))
+    hi = float(np.nanmax(rows["age_hi"]))
+    ages = np.union1d(np.linspace(lo, hi, 200), rows["age_center"].to_numpy(float))
+    a, b = float(trend["intercept"]), float(trend["rate"])
+    band = _trend_band(trend, ages, band_prob)
+    if band is not None:
+        blo, bhi, blab = band
+        poly = ax.fill_between(ages, blo, bhi, color=color, alpha=0.2, lw=0, label=f"trend {blab}")
+        poly.set_gid(f"band-{pop}")
+    rate_err = trend.get("rate_err")
+    err_txt = f" $\\pm$ {float(rate_err):.4f}" if rate_err is not None and np.isfinite(rate_err) else ""
+    (ln,) = ax.plot(ages, a + b * ages, color=color, lw=2,
+                    label=f"trend: {b:+.4f}{err_txt} dex kpc$^{{-1}}$ Gyr$^{{-1}}$")
+    ln.set_gid(f"trend-{pop}")
+
+
+def _draw_reference(ax, ref: pd.DataFrame, pop: str) -> None:
+    """Published points, one marker and grey level per source (asymmetric errors if given)."""
+    for i, (src, grp) in enumerate(ref.groupby("source", sort=False)):
+        if {"gradient_err_lo", "gradient_err_hi"} <= set(grp.columns):
+            yerr = np.vstack([grp["gradient_err_lo"].to_numpy(float), grp["gradient_err_hi"].to_numpy(float)])
+        else:
+            yerr = grp["gradient_err"].to_numpy(float)
+        label = str(grp["label"].iloc[0]) if "label" in grp.columns else str(src)
+        reb = ax.errorbar(
+            grp["age_center"].to_numpy(float), grp["gradient"].to_numpy(float), yerr=yerr,
+            fmt=_REF_MARKERS[i % len(_REF_MARKERS)], color=_REF_GREYS[i % len(_REF_GREYS)],
+            ms=4, capsize=1.5, lw=1.0, zorder=4, label=label,
+        )  # fmt: skip
+        reb.lines[0].set_gid(f"reference-{pop}-{src}")
+
+
+def _draw_lines(ax, sub: pd.DataFrame, pop: str) -> None:
+    """Published lines: observed MGARs black, simulations green, birth gradients brown dashed."""
+    counters: dict[str, int] = {}
+    for src, grp in sub.groupby("source", sort=False):
+        grp = grp.sort_values("age")
+        kind = str(grp["kind"].iloc[0]) if "kind" in grp.columns else "mgar"
+        i = counters.get(kind, 0)
+        counters[kind] = i + 1
+        label = str(grp["label"].iloc[0]) if "label" in grp.columns else str(src)
+        color, ls = _LIT_STYLE.get(kind, _LIT_STYLE["mgar"])
+        color = color[i % len(color)]
+        ls = ls[i % len(ls)]
+        (pl,) = ax.plot(grp["age"].to_numpy(float), grp["gradient"].to_numpy(float),
+                        color=color, lw=1.5, ls=ls, zorder=2, label=label)
+        pl.set_gid(f"line-{pop}-{src}")
+
+
+def _draw_truth(ax, tr: pd.DataFrame, truth_col: str, pop: str) -> None:
+    """The true MGAR of a simulated catalogue: open diamonds joined by a line."""
+    tr = tr.sort_values("age_center")
+    tx, ty = tr["age_center"].to_numpy(float), tr[truth_col].to_numpy(float)
+    terr = None
+    if "gradient_true_err" in tr.columns:
+        terr = tr["gradient_true_err"].to_numpy(float)
+        terr = np.where(np.isfinite(terr), terr, 0.0)  # a bin without an error still drawn
+    ok = np.isfinite(tx) & np.isfinite(ty)
+    if ok.any():
+        teb = ax.errorbar(tx[ok], ty[ok], yerr=None if terr is None else terr[ok],
+                          fmt="D-", color=TRUTH_COLOR, mfc="white", mec=TRUTH_COLOR,
+                          ms=6, mew=1.5, lw=1.2, capsize=2, zorder=5, label=TRUTH_LABEL)
+        teb.lines[0].set_gid(f"truth-{pop}")
+
+
+def _finish_mgar_axis(ax) -> None:
+    y0, y1 = ax.get_ylim()
+    if y0 < 0.0 < y1:
+        ax.axhline(0.0, color="0.6", lw=0.8, ls=":", zorder=0)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+
+
+def plot_mgar_literature(
+    fit_table: pd.DataFrame,
+    trends: Mapping | None = None,
+    *,
+    method: str = "ols",
+    population: str = "thin",
+    birth: Iterable[str] = ("ratcliffe2023_birth",),
+    observed: Iterable[str] = ("anders2023",),
+    simulations: Iterable[str] = ("fire2",),
+    truth: pd.DataFrame | None = None,
+    band_prob: float = 0.98,
+    radius: str = "R_g",
+):
+    """A disk's MGAR beside birth-gradient histories and simulations (C25 Fig. 5).
+
+    Upper panel: the MGAR against the reconstructed gradient at birth (dashed;
+    age read as look-back time) and other observed MGARs. Lower panel: the MGAR
+    against the present-day MGAR of simulations (FIRE-2 with assumed age errors).
+    The published numbers come from :mod:`mgar_bayes.literature`, with their
+    citations in the legend's labels; none of them separates thin and thick disk.
+
+    Parameters
+    ----------
+    fit_table, trends, method, band_prob, radius
+        As in :func:`plot_mgar`.
+    population : {"thin", "thick"}
+        Disk drawn (C25 show the thin disk).
+    birth, observed, simulations : iterable of str
+        Names of :data:`mgar_bayes.literature.DATASETS` for each role; empty to
+        leave out.
+    truth : pandas.DataFrame, optional
+        True MGAR of a simulated catalogue, as in :func:`plot_mgar`.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    axes : numpy.ndarray of matplotlib.axes.Axes, shape (2,)
+        The published curves have gid ``"line-<population>-<source>"`` and the
+        published points ``"reference-<population>-<source>"``, as in
+        :func:`plot_mgar`.
+
+    Raises
+    ------
+    ValueError
+        If a column is missing, ``method`` has no rows, ``population`` is not a
+        disk, or a dataset name is unknown.
+    """
+    from . import literature
+
+    _require(fit_table, FIT_COLUMNS, "fit table")
+    if population not in _POPS:
+        raise ValueError(f"population must be 'thin' or 'thick', got {population!r}")
+    methods = fit_table["method"].astype(str)
+    if len(fit_table) and not (methods == method).any():
+        raise ValueError(f"fit table has no rows for method {method!r}; it has {sorted(methods.unique())}")
+    truth_col = None
+    if truth is not None:
+        truth_col = "gradient_true" if "gradient_true" in truth.columns else "gradient"
+        _require(truth, ("population", "age_center", truth_col), "truth table")
+    rows = fit_table.loc[(methods == method) & (fit_table["population"].astype(str) == population)]
+    rows = rows.sort_values("age_center")
+    trend = _get_trend(trends, population, method)
+    panels = (
+        (list(birth) + list(observed), "birth gradients and observed MGARs"),
+        (list(simulations), "simulations"),
+    )
+    fig, axes = plt.subplots(2, 1, figsize=(10, 8), sharex=True, layout="constrained")
+    fig.suptitle(f"{POP_LABELS[population].capitalize()} MGAR ({method.upper()}) beside the literature")
+    for ax, (names, what) in zip(axes, panels, strict=True):
+        _draw_binned(ax, rows, trend, population, method, band_prob)
+        ref, lines = literature.overlay(names, radius=radius)
+        if ref is not None:
+            _draw_reference(ax, ref.assign(population=population), population)
+        if lines is not None:
+            _draw_lines(ax, lines.assign(population=population), population)
+        if truth is not None:
+            _draw_truth(ax, truth.loc[truth["population"].astype(str) == population], truth_col, population)
+        ax.set_title(f"{POP_LABELS[population]} vs {what}")
+        ax.set_ylabel(_LAB_GRAD if radius == "R_g" else _LAB_GRAD_R)
+        _finish_mgar_axis(ax)
+    axes[-1].set_xlabel("age (look-back time for birth gradients) [Gyr]")
     return fig, axes
 
 

@@ -245,8 +245,13 @@ def summary_dict(result, record: dict, truth: dict | None = None) -> dict:
     return out
 
 
+#: Published MGARs drawn on Fig. 3 by default: V21's line, as in C25 Fig. 3.
+DEFAULT_LITERATURE: tuple[str, ...] = ("v21",)
+
+
 def write_run_outputs(result, out_dir: str | Path, record: dict, *, truth: dict | None = None,
-                      truth_bins: pd.DataFrame | None = None, figures: bool = True) -> dict[str, Path]:
+                      truth_bins: pd.DataFrame | None = None, figures: bool = True,
+                      literature: tuple[str, ...] = DEFAULT_LITERATURE) -> dict[str, Path]:
     """Write ``mgar_ols.csv``, ``summary.json``, ``cutflow.csv``, ``stars.parquet`` and figures.
 
     ``out_dir`` must have been prepared with :func:`prepare_out_dir`.
@@ -268,14 +273,15 @@ def write_run_outputs(result, out_dir: str | Path, record: dict, *, truth: dict 
     for key, table in tables.items():
         write_frame(table, paths[key])
     if figures:
-        paths.update(write_figures(result, d / "figures", truth_bins=truth_bins))
+        paths.update(write_figures(result, d / "figures", truth_bins=truth_bins, literature=literature))
     # the summary last: its presence with a complete run record means every output is there
     write_json(paths["summary"], summary_dict(result, record, truth))
     return paths
 
 
-def write_figures(result, fig_dir: str | Path, *, truth_bins: pd.DataFrame | None = None) -> dict[str, Path]:
-    """C25 Fig. 1-4 analogues as PNG: sample overview, populations, MGAR, per-bin fits.
+def write_figures(result, fig_dir: str | Path, *, truth_bins: pd.DataFrame | None = None,
+                  literature: tuple[str, ...] = DEFAULT_LITERATURE) -> dict[str, Path]:
+    """Render the run's figures (C25 Figs. 1-5) into ``fig_dir``.
 
     Parameters
     ----------
@@ -286,18 +292,25 @@ def write_figures(result, fig_dir: str | Path, *, truth_bins: pd.DataFrame | Non
     truth_bins : pandas.DataFrame, optional
         True per-bin gradients of a simulated catalogue (``truth_bins.csv``), drawn
         on the MGAR figures.
+    literature : tuple of str
+        Published MGARs drawn on Fig. 3 (names of
+        :data:`mgar_bayes.literature.DATASETS`, or ``"v21"`` for V21's line from
+        their text); empty for none. Fig. 5 (thin disk beside the Ratcliffe+2023
+        birth gradient, Anders+2023 and FIRE-2) is drawn unless this is empty.
 
     Returns
     -------
     dict of pathlib.Path
         ``fig_overview``, ``fig_populations``, ``fig_mgar_<method>`` for OLS and
-        ODR, and ``fig_bin_fits_<population>`` for each analysed population with fits.
+        ODR, ``fig_bin_fits_<population>`` for each analysed population with fits,
+        and ``fig_mgar_literature`` when the thin disk was fitted.
     """
     import matplotlib
 
     if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
         matplotlib.use("Agg")
-    from . import literature, plots
+    from . import literature as lit
+    from . import plots
 
     fig_dir = Path(fig_dir)
     fig_dir.mkdir(parents=True, exist_ok=True)
@@ -312,16 +325,13 @@ def write_figures(result, fig_dir: str | Path, *, truth_bins: pd.DataFrame | Non
     out["fig_overview"] = plots.save_figure(fig, fig_dir / "fig1_sample_overview.png", overwrite=True)
     fig, _ = plots.plot_populations(result.stars, radius=radius, age_edges=edges)
     out["fig_populations"] = plots.save_figure(fig, fig_dir / "fig2_populations.png", overwrite=True)
-    # V21's line (their text) as in C25 Fig. 3: an R_g gradient, over the ages both cover
-    lines = None
-    v21 = literature.HEADLINES["V21"]["thin"]
-    lo, hi = max(edges[0], v21["age_lo"]), min(edges[-1], v21["age_hi"])
-    if radius == "R_g" and hi > lo:
-        lines = pd.concat([literature.v21_trend(p, age_range=(lo, hi)) for p in ("thin", "thick")],
-                          ignore_index=True)
+    # published MGARs over the ages the run covers (V21's line as in C25 Fig. 3); V21's and
+    # Anders+2023's gradients are against R_g, so they are left off a run against R
+    names = tuple(literature) if radius == "R_g" else tuple(n for n in literature if n in ("fire2",))
+    reference, lines = lit.overlay(names, age_range=(float(edges[0]), float(edges[-1])), radius=radius)
     for method in ("ols", "odr"):
         fig, _ = plots.plot_mgar(result.fits, result.trend, method=method, radius=radius,
-                                 truth=truth_bins, lines=lines)
+                                 truth=truth_bins, lines=lines, reference=reference)
         out[f"fig_mgar_{method}"] = plots.save_figure(fig, fig_dir / f"fig3_mgar_{method}.png", overwrite=True)
     fits = result.fits
     for pop in sel.populations:
@@ -329,4 +339,8 @@ def write_figures(result, fig_dir: str | Path, *, truth_bins: pd.DataFrame | Non
             continue
         fig, _ = plots.plot_bin_fits(result.stars, fits, pop, method="ols", radius=radius)
         out[f"fig_bin_fits_{pop}"] = plots.save_figure(fig, fig_dir / f"fig4_bin_fits_{pop}.png", overwrite=True)
+    thin_fitted = ((fits["population"].astype(str) == "thin") & (fits["method"] == "ols")).any()
+    if literature and thin_fitted:
+        fig, _ = plots.plot_mgar_literature(fits, result.trend, method="ols", truth=truth_bins, radius=radius)
+        out["fig_mgar_literature"] = plots.save_figure(fig, fig_dir / "fig5_mgar_literature.png", overwrite=True)
     return out
