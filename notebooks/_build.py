@@ -74,6 +74,34 @@ for pop in ("thin", "thick"):
 fig, axes = plots.plot_mgar(res.fits, res.trend, method="ols")
 """),
         code("fig, axes = plots.plot_bin_fits(res.stars, res.fits, 'thin')"),
+        md("""
+## Beside the published MGARs
+
+`mgar_bayes.literature` holds published MGARs with their citations (package data; none is a
+result of this package). None of them separates the thin and thick disks, so they are drawn on
+the thin-disk panel. Here the simulated thin disk is compared with V21's line (from their text),
+the APOGEE DR17 gradients of Anders et al. (2023) and Lian et al. (2022); the truth of the
+simulation is drawn too.
+"""),
+        code("""
+from mgar_bayes import literature
+
+literature.datasets()[["name", "kind", "label", "citation"]]
+"""),
+        code("""
+reference, lines = literature.overlay(["v21", "anders2023", "lian2022"], age_range=(1.0, 12.25))
+fig, axes = plots.plot_mgar(res.fits, res.trend, method="ols", truth=mock.truth,
+                            reference=reference, lines=lines)
+"""),
+        md("""
+The analogue of C25 Fig. 5: the thin-disk MGAR against the birth gradient that Ratcliffe et al.
+(2023) reconstructed (age read as look-back time; dashed) and against the present-day MGAR of
+the FIRE-2 simulations for assumed age errors of 0, 10% and 25% (Graf et al. 2024). A present-day
+MGAR flatter than the birth gradient at old ages is what radial migration predicts.
+"""),
+        code(
+            "fig, axes = plots.plot_mgar_literature(res.fits, res.trend, method='ols', truth=mock.truth)"
+        ),
     ],
     "02_bayesian_models.ipynb": [
         md("""
