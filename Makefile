@@ -12,7 +12,7 @@ OUT ?= results/demo
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
+	$(PY) -m pip install --quiet -e ".[test,scale]"
 	touch $(STAMP)
 
 install: $(STAMP)

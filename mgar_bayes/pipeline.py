@@ -11,6 +11,7 @@ import logging
 import time
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -80,6 +81,10 @@ class PipelineResult:
     config : PipelineConfig
     info : dict
         Orbit-stage details and timings [s].
+    stars_path : pathlib.Path or None
+        Set by a partitioned run (:mod:`mgar_bayes.partitioned`): the clean
+        sample was written there as a partitioned Parquet dataset, and
+        ``stars`` holds only the stars selected into the analysed populations.
     """
 
     stars: pd.DataFrame
@@ -89,6 +94,7 @@ class PipelineResult:
     bins: AgeBins
     config: PipelineConfig
     info: dict = field(default_factory=dict)
+    stars_path: Path | None = None
 
 
 def resolve_derived_columns(
@@ -262,14 +268,41 @@ def preprocess(
         A cut that removes (nearly) every star, or an empty clean sample; the
         message holds the cut-flow and the likely cause.
     """
-    cfg = config or PipelineConfig()
+    return _preprocess(catalogue, config or PipelineConfig(), progress=progress)
+
+
+def _preprocess(
+    catalogue: pd.DataFrame,
+    cfg: PipelineConfig,
+    *,
+    progress: bool = False,
+    name: str = "catalogue",
+    duplicates: np.ndarray | None = None,
+    checks: bool = True,
+) -> tuple[pd.DataFrame, CutFlow, dict]:
+    """:func:`preprocess`, also as the stage of one partition of a larger catalogue.
+
+    Parameters
+    ----------
+    name : str
+        The table in error messages (a partition names its file or HEALPix pixel).
+    duplicates : numpy.ndarray, optional
+        ``source_id`` of the stars the duplicate-observation cut removes, found
+        over the whole catalogue (a star's duplicate may lie in another
+        partition); None: found in ``catalogue`` itself.
+    checks : bool
+        Warn about renamed columns and stop on a cut that empties the sample;
+        a partition leaves both to the sum over partitions (a small partition
+        may rightly lose every star).
+    """
     t0 = time.perf_counter()
     use = tuple(cfg.orbits.catalogue_columns)
     if "positions" in use:
         return _preprocess_positions(catalogue, cfg, t0)
     galcen = "galcen" in use
     # without heliocentric columns, resolve_derived_columns says how to use the catalogue's own
-    table = validate_catalogue(catalogue, require_heliocentric=not (galcen or has_galcen(catalogue)))
+    table = validate_catalogue(catalogue, name=name,
+                               require_heliocentric=not (galcen or has_galcen(catalogue)))  # fmt: skip
     kin = list(kinematic_columns(cfg.orbits))
     table, notes = resolve_derived_columns(table, use, kin)
     own = [c for key in use if key != "galcen" for c in CATALOGUE_SOURCES[key]]
@@ -284,15 +317,19 @@ def preprocess(
                         ("distance",)))  # fmt: skip
     if cfg.cuts.duplicate_radius is not None:
         if {"ra", "dec"} <= set(table.columns):
-            cuts.append(duplicate_cut(cfg.cuts.duplicate_radius))
+            cuts.append(duplicate_cut(cfg.cuts.duplicate_radius) if duplicates is None
+                        else _known_duplicates(cfg.cuts.duplicate_radius, duplicates))  # fmt: skip
         else:
             notes.append("no ra/dec: the duplicate-observation cut ([cuts] duplicate_radius) was not applied")
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
+    for note in notes if checks else ():
+        warnings.warn(note, UserWarning, stacklevel=3)
     validated = table
     table, flow = apply_cuts(table, cuts + catalogue_cuts(cfg.cuts), flow)
-    _check_flow(flow, 1, "catalogue", validated)
+    if checks:
+        _check_flow(flow, 1, "catalogue", validated)
     t1 = time.perf_counter()
+    if len(table) == 0:
+        return _empty_partition(validated, flow, cfg, notes, use, t0)
     derived, info = compute_orbits(table, cfg.galaxy, cfg.orbits, use_catalogue_galcen=galcen, progress=progress)
     t2 = time.perf_counter()
     # the catalogue's own R_g / Z_max, where asked for, stand in for the computed ones
@@ -303,7 +340,8 @@ def preprocess(
     full["y"] = full["R"] * np.sin(phi)
     n_before = len(flow.rows)
     stars, flow = apply_cuts(full, phase_space_cuts(cfg.cuts), flow)
-    _check_flow(flow, n_before, "phase-space", full)
+    if checks:
+        _check_flow(flow, n_before, "phase-space", full)
     # one order for the same stars, whatever the catalogue's row order: every later sum
     # (OLS, ODR's iterations, the samplers' likelihoods) then gives the same bits
     stars = _canonical_order(stars)
@@ -323,6 +361,26 @@ def preprocess(
             "seconds_preprocess": time.perf_counter() - t0,
         }
     )
+    return stars, flow, info
+
+
+def _known_duplicates(radius_arcsec: float, ids: np.ndarray) -> Cut:
+    """The duplicate-observation cut with its verdicts found beforehand over the whole catalogue."""
+    like = duplicate_cut(radius_arcsec)
+    drop = pd.Index(ids)
+    return Cut(like.name, like.description, lambda t: ~t["source_id"].isin(drop).to_numpy(), ("source_id",))
+
+
+def _empty_partition(table: pd.DataFrame, flow: CutFlow, cfg: PipelineConfig, notes, use, t0: float):
+    """A partition no star of which passes the catalogue cuts: the phase-space cuts remove none."""
+    for cut in phase_space_cuts(cfg.cuts):
+        flow.add(cut.name, cut.description, 0)
+    stars = table.iloc[:0].copy()
+    stars["population"] = pd.Series(dtype=object)
+    stars["age_bin"] = pd.Series(dtype=np.int64)
+    info = {"n_input": int(flow.rows[0]["n_remaining"]), "n_clean": 0, "n_thin": 0, "n_thick": 0,
+            "catalogue_columns": list(use), "notes": notes,
+            "seconds_preprocess": time.perf_counter() - t0}  # fmt: skip
     return stars, flow, info
 
 
@@ -414,18 +472,20 @@ def run_pipeline(
     return PipelineResult(stars=stars, cutflow=cutflow, fits=fits, trend=trend, bins=bins, config=cfg, info=info)
 
 
-def _cutflow_with_populations(flow: CutFlow, stars: pd.DataFrame, fits: pd.DataFrame, cfg: PipelineConfig):
+def _cutflow_with_populations(flow: CutFlow, stars: pd.DataFrame, fits: pd.DataFrame, cfg: PipelineConfig,
+                              n_clean: int | None = None):  # fmt: skip
     """The cut-flow continued through each population's selection, age range and age bins.
 
     Rows of the shared cuts have ``population`` ""; then, per population, its
     selection, the stars in the age range and the stars of each age bin (the
     ``n_stars`` of ``mgar_ols.csv``; a bin row's ``n_removed`` is empty: bins
-    split the sample, they remove nothing).
+    split the sample, they remove nothing). ``n_clean``: the clean sample's
+    size where ``stars`` holds only the selected stars (a partitioned run).
     """
     frame = flow.to_frame()
     frame["population"] = ""
     sels = population_selections(cfg.selection)
-    n_clean = len(stars)
+    n_clean = len(stars) if n_clean is None else n_clean
     rows = []
     edges = AgeBins.from_config(cfg.binning).edges
     lo, hi = edges[0], edges[-1]
