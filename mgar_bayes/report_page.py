@@ -48,6 +48,8 @@ _CAPTIONS = (
     ("fig2", "Thin and thick disk populations (C25 Fig. 2)"),
     ("fig3", "MGAR: radial metallicity gradient against age (C25 Fig. 3)"),
     ("fig4", "Per-bin fits of [Fe/H] against radius, one panel per age bin (C25 Fig. 4)"),
+    ("fig5", "Thin-disk MGAR beside the Ratcliffe+2023 birth gradient, Anders+2023 and the FIRE-2 MGARs "
+             "of Graf+2024 (C25 Fig. 5; published numbers, not results of this run)"),
     ("posterior_vs_ols", "Bayesian per-bin gradients against OLS (C25 Fig. A1)"),
     ("robustness", "Robustness of the flattening rate"),
 )
@@ -229,7 +231,7 @@ def figure_caption(name: str) -> str:
             pop = rest.rsplit("_", 1)[-1]
             if prefix == "fig4" and pop in ("thin", "thick"):
                 return f"{caption}: {pop} disk"
-            if rest and prefix not in ("fig1", "fig2", "posterior_vs_ols"):
+            if rest and prefix not in ("fig1", "fig2", "fig5", "posterior_vs_ols"):
                 return f"{caption}: {rest.replace('_', ' ')}"
             return caption
     return stem.replace("_", " ")

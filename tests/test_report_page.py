@@ -261,6 +261,7 @@ def test_temporaries_and_stale_figures(copy_of_run):
         ("fig3_mgar_ols.png", "OLS per bin (C25 Fig. 3)"),
         ("fig3_mgar_odr.png", "ODR per bin (C25 Fig. 3)"),
         ("fig4_bin_fits_thin.png", "(C25 Fig. 4): thin disk"),
+        ("fig5_mgar_literature.png", "not results of this run)"),
         ("posterior_vs_ols.png", "C25 Fig. A1"),
         ("robustness_galaxy.png", "galaxy variants"),
         ("something_else.png", "something else"),
