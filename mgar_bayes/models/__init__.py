@@ -21,14 +21,21 @@ from .base import (
     ModelInputError,
     NotConvergedWarning,
     StarData,
+    builder_class,
     diagnostics_table,
     prepare_stars,
+    register_builder,
 )
 from .compare import compare_with_ols, power_scaling_sensitivity, prior_sensitivity  # noqa: E402
 from .config import (
+    DataConfig,
     ModelSpec,
+    Prior,
     PriorConfig,
+    ReportConfig,
     SamplerConfig,
+    SpecLayoutWarning,
+    StructureConfig,
     available_specs,
     load_model_spec,
     spec_from_dict,
@@ -44,7 +51,12 @@ __all__ = [
     "MGARTrendModel",
     "ModelBuilder",
     "ModelSpec",
+    "Prior",
     "PriorConfig",
+    "StructureConfig",
+    "DataConfig",
+    "ReportConfig",
+    "SpecLayoutWarning",
     "SamplerConfig",
     "StarData",
     "ModelInputError",
@@ -60,6 +72,8 @@ __all__ = [
     "simulate_population",
     "SimTruth",
     "builder_for",
+    "builder_class",
+    "register_builder",
     "compare_with_ols",
     "prior_sensitivity",
     "power_scaling_sensitivity",
@@ -68,8 +82,7 @@ __all__ = [
 
 
 def builder_for(spec: ModelSpec | str) -> ModelBuilder:
-    """A builder instance for a spec (or a spec name / TOML path)."""
+    """A builder instance for a spec (or a spec name / TOML path), from the one builder registry."""
     if isinstance(spec, str):
         spec = load_model_spec(spec)
-    cls = {"bin_gradient": BinGradientModel, "hierarchical": HierarchicalMGARModel, "trend": MGARTrendModel}
-    return cls[spec.builder](spec)
+    return builder_class(spec.builder)(spec)

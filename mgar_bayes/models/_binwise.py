@@ -30,14 +30,15 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import arviz as az
 import numpy as np
 import pymc as pm
 
-from ._math import jax_ops, normal_logpdf, truncnorm_logpdf_var, truncnorm_logpdf_var_sum
-from .config import PriorConfig, SamplerConfig
+from ._math import jax_ops, truncnorm_logpdf_var, truncnorm_logpdf_var_sum
+from .config import Prior, PriorConfig, SamplerConfig
 from .likelihood import edge_map, edge_stars, gaussian_moments, integrated_logp
 
 __all__ = ["BinBlocks", "bin_blocks", "bin_log_density", "chunk_edges", "sample_bins_numpyro"]
@@ -222,6 +223,27 @@ def _group_loglike(params, d, g, b, w, name, blocks: BinBlocks, priors: PriorCon
     return truncnorm_logpdf_var_sum(grp["feh"], mu, var, *priors.feh_range, mask, xp), prior
 
 
+def prior_logp_jax(prior: Prior):
+    """log p of a spec's prior as a JAX function of one value, from PyMC's own ``logp`` graph.
+
+    The family and its parameters are those of the PyMC model
+    (:func:`~.config.prior_variable`), so a prior changed in a spec changes
+    this route too.
+    """
+    return _prior_logp_jax(prior.distribution, tuple(sorted((k, float(v)) for k, v in prior.parameters.items())))
+
+
+@cache
+def _prior_logp_jax(dist: str, params: tuple):
+    import pytensor.tensor as pt
+    from pymc.sampling.jax import get_jaxified_graph
+
+    value = pt.dscalar("value")
+    rv = getattr(pm, dist).dist(**dict(params))
+    fn = get_jaxified_graph(inputs=[value], outputs=[pm.logp(rv, value)])
+    return lambda x: fn(x)[0]
+
+
 def bin_log_density(params, d, blocks: BinBlocks, priors: PriorConfig, pointwise: bool = False):
     """Log-density of one bin in the sampler's coordinates, up to a constant (JAX).
 
@@ -238,9 +260,10 @@ def bin_log_density(params, d, blocks: BinBlocks, priors: PriorConfig, pointwise
     xp = jax_ops()
     g, b, w = _line(params, d)
     lp = (
-        normal_logpdf(g, priors.gradient_mu, priors.gradient_sigma, xp)
-        + normal_logpdf(b, priors.intercept_mu, priors.intercept_sigma, xp)
-        + normal_logpdf(w, 0.0, priors.scatter_sigma, xp)  # HalfNormal of |w|, up to log 2
+        prior_logp_jax(priors.gradient)(g)
+        + prior_logp_jax(priors.intercept)(b)
+        # sigma = |w|: the density of w is p(|w|) / 2, any family on the positive reals
+        + prior_logp_jax(priors.scatter)(xp.abs(w))
     )
     liks = {}
     for name in blocks.groups:

@@ -1,7 +1,9 @@
 """Shared machinery of the model builders: input checks, sampling, diagnostics, I/O.
 
 A builder is configured by a :class:`~mgar_bayes.models.config.ModelSpec`
-(priors + sampler settings, frozen), builds a ``pm.Model`` with its data in
+(priors, structure, data selection, reporting and sampler settings, frozen),
+is found by the name of its ``builder`` in one registry
+(:func:`register_builder`, :func:`builder_class`), builds a ``pm.Model`` with its data in
 ``pm.Data`` containers and named dims, samples it with the configured backend
 and returns an ``az.InferenceData`` whose ``attrs`` record the model name, the
 spec as JSON, the package version, the seed and a SHA-256 hash of the input.
@@ -31,7 +33,16 @@ from ..atomic import atomic_path
 from ..binning import AgeBins, age_bin_probability
 from ._math import constrained_start
 from ._numpyro import FitProgress, sample_numpyro
-from .config import ModelSpec, PriorConfig, SamplerConfig, spec_from_dict
+from .config import (
+    BUILDERS,
+    DataConfig,
+    ModelSpec,
+    PriorConfig,
+    ReportConfig,
+    SamplerConfig,
+    StructureConfig,
+    spec_from_dict,
+)
 
 __all__ = [
     "ModelInputError",
@@ -41,6 +52,8 @@ __all__ = [
     "prepare_stars",
     "hash_arrays",
     "ModelBuilder",
+    "register_builder",
+    "builder_class",
     "diagnostics_table",
     "REQUIRED_STAR_COLUMNS",
 ]
@@ -218,7 +231,7 @@ def _asymmetric_age_errors(
 def prepare_stars(
     stars: pd.DataFrame,
     bins: AgeBins,
-    priors: PriorConfig | None = None,
+    priors: StructureConfig | PriorConfig | None = None,
     *,
     population: str | None = None,
     name: str = "stars",
@@ -236,8 +249,9 @@ def prepare_stars(
         NaN uses ``age_err``).
     bins : AgeBins
         Age bins; a star belongs to the bin of its observed age.
-    priors : PriorConfig, optional
-        Gives the [Fe/H] and R_g supports and the age range of P.
+    priors : StructureConfig, optional
+        Gives the [Fe/H] and R_g supports and the age range of P (a spec's
+        ``structure``; a spec's ``priors`` answers the same keys).
     population : str, optional
         Keep only rows whose ``population`` equals this.
     name : str
@@ -260,7 +274,7 @@ def prepare_stars(
         ``priors.rg_range`` are dropped (they cannot come from the truncated
         likelihood); the counts are also in ``StarData.counts``.
     """
-    priors = priors or PriorConfig()
+    priors = priors or StructureConfig()
     _check_columns(stars, name)
     table = stars
     if population is not None:
@@ -507,30 +521,74 @@ def _drop(idata: az.InferenceData, names: tuple[str, ...]) -> az.InferenceData:
     return idata
 
 
+#: The builders, by the name a spec gives in ``builder`` (filled by :func:`register_builder`).
+_REGISTRY: dict[str, type[ModelBuilder]] = {}
+
+
+def register_builder(name: str):
+    """Class decorator: file a :class:`ModelBuilder` under the ``builder`` name of specs.
+
+    Every place that turns a spec or a saved fit into a builder
+    (:func:`~mgar_bayes.models.builder_for`, :meth:`ModelBuilder.load`) looks it up here.
+
+    Examples
+    --------
+    >>> @register_builder("bin_gradient")  # doctest: +SKIP
+    ... class BinGradientModel(ModelBuilder): ...
+    """
+    if name not in BUILDERS:
+        raise ValueError(f"builder name {name!r} is not one specs may use: {BUILDERS} (config.BUILDERS)")
+
+    def deco(cls: type[ModelBuilder]) -> type[ModelBuilder]:
+        cls.model_type = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return deco
+
+
+def builder_class(name: str) -> type[ModelBuilder]:
+    """The builder class registered under ``name``; a clear error naming the known ones."""
+    if name not in _REGISTRY:
+        raise ValueError(f"no model builder {name!r}; known: {sorted(_REGISTRY)}")
+    return _REGISTRY[name]
+
+
 class ModelBuilder(ABC):
     """Base of the MGAR model builders.
 
-    Subclasses set ``model_type`` and implement :meth:`_prepare` (inputs ->
-    data object), :meth:`_build` (data -> ``pm.Model``),
-    :meth:`_data_from_idata` (the inverse of what ``pm.Data`` stored) and
-    :meth:`_data_hash`.
+    Subclasses are filed with :func:`register_builder` and implement
+    :meth:`_prepare` (inputs -> data object), :meth:`_build` (data ->
+    ``pm.Model``), :meth:`_data_from_idata` (the inverse of what ``pm.Data``
+    stored), :meth:`_data_hash`, and answer :meth:`flattening_rate` and
+    :meth:`band`, so that callers never ask which kind of model they hold.
 
     Parameters
     ----------
     spec : ModelSpec, optional
-        Priors and sampler settings (default: the class default).
-    priors, sampler : PriorConfig, SamplerConfig, optional
-        Replace the spec's sections.
+        The model (default: the class default).
+    priors : PriorConfig, optional
+        Replace the spec's priors. One made with keys of the earlier flat
+        layout (``PriorConfig(rg_treatment="gaussian")``) replaces the
+        structure, data and report sections too, as it did then.
+    structure, data, report, sampler : optional
+        Replace the spec's :class:`~.config.StructureConfig`,
+        :class:`~.config.DataConfig`, :class:`~.config.ReportConfig`,
+        :class:`~.config.SamplerConfig`.
     """
 
     model_type: ClassVar[str] = "base"
     default_spec: ClassVar[ModelSpec] = ModelSpec()
     var_summary: ClassVar[tuple[str, ...]] = ("gradient",)
-    _registry: ClassVar[dict[str, type[ModelBuilder]]] = {}
+    _registry: ClassVar[dict[str, type[ModelBuilder]]] = _REGISTRY
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        ModelBuilder._registry[cls.model_type] = cls
+        # a subclass that names a spec builder in its own ``model_type`` is filed too (the same
+        # registry as register_builder's), so builders written before the decorator keep loading
+        name = cls.__dict__.get("model_type")
+        if name in BUILDERS and name not in _REGISTRY:
+            _REGISTRY[name] = cls
 
     def __init__(
         self,
@@ -538,9 +596,14 @@ class ModelBuilder(ABC):
         *,
         priors: PriorConfig | None = None,
         sampler: SamplerConfig | None = None,
+        structure: StructureConfig | None = None,
+        data: DataConfig | None = None,
+        report: ReportConfig | None = None,
     ):
         spec = spec or self.default_spec
-        if priors is not None or sampler is not None:
+        if any(v is not None for v in (priors, sampler, structure, data, report)):
+            # a PriorConfig brings the sections it carries (a spec's own, or the legacy keys it was made with)
+            carried = priors.sections if priors is not None else (spec.structure, spec.data, spec.report)
             spec = ModelSpec(
                 name=spec.name,
                 builder=spec.builder,
@@ -548,6 +611,9 @@ class ModelBuilder(ABC):
                 priors=priors or spec.priors,
                 sampler=sampler or spec.sampler,
                 source=spec.source,
+                structure=structure or carried[0],
+                data=data or carried[1],
+                report=report or carried[2],
             )
         self.spec = spec
         self.model: pm.Model | None = None
@@ -557,7 +623,16 @@ class ModelBuilder(ABC):
     # -- configuration -------------------------------------------------------------
     @property
     def priors(self) -> PriorConfig:
+        """The spec's priors (they also answer the legacy flat keys of its other sections)."""
         return self.spec.priors
+
+    @property
+    def structure(self) -> StructureConfig:
+        return self.spec.structure
+
+    @property
+    def report(self) -> ReportConfig:
+        return self.spec.report
 
     @property
     def sampler(self) -> SamplerConfig:
@@ -589,6 +664,14 @@ class ModelBuilder(ABC):
         return {}
 
     _latent_vars: ClassVar[tuple[str, ...]] = ()
+
+    @abstractmethod
+    def flattening_rate(self) -> dict[str, float]:
+        """Posterior of the MGAR slope [dex/kpc/Gyr]: ``mean, sd, hdi_lo, hdi_hi`` (``report.hdi_prob``)."""
+
+    @abstractmethod
+    def band(self, ages: np.ndarray | None = None) -> pd.DataFrame:
+        """Posterior mean and HDI band of the MGAR line at ``ages`` [Gyr] (see :func:`~.gradient.line_band`)."""
 
     # -- public API ----------------------------------------------------------------
     def build_model(self, *args, **kwargs) -> pm.Model:
@@ -630,16 +713,30 @@ class ModelBuilder(ABC):
         if self.model is None:
             raise RuntimeError("build the model first: call fit() or build_model()")
         idata = self._run_sampler(seed, progress)
-        self.idata = self._set_attrs(idata, seed)
+        self.idata = self._postprocess(idata, seed)
         self._check_convergence()
         return self.idata
 
     def _run_sampler(self, seed: int, progress: bool) -> az.InferenceData:
         """Sample :attr:`model` with the configured backend (subclasses may route differently)."""
-        drop = () if self.sampler.keep_latent else self._latent_vars
-        return run_sampler(
-            self.model, self.sampler, seed=seed, progress=progress, drop=drop, label=self._progress_label()
-        )
+        return run_sampler(self.model, self.sampler, seed=seed, progress=progress, label=self._progress_label())
+
+    def _postprocess(self, idata: az.InferenceData, seed: int) -> az.InferenceData:
+        """The one step every sampler's InferenceData goes through, whatever the backend or route.
+
+        Drops the latent per-star variables unless ``sampler.keep_latent``,
+        records the attrs (:meth:`_set_attrs`: spec, seed, data hash,
+        diagnostics) and puts the population as a scalar coordinate on every
+        group (:func:`~.populations.stack_populations` turns it into a dim).
+        """
+        if not self.sampler.keep_latent:
+            idata = _drop(idata, self._latent_vars)
+        idata = self._set_attrs(idata, seed)
+        population = getattr(self.data, "population", "")
+        if population:
+            for group in idata.groups():
+                getattr(idata, group).coords["population"] = population
+        return idata
 
     def _progress_label(self) -> str:
         """Model and population, e.g. ``"marginal thin"``: the start of every progress line of a fit."""
@@ -682,7 +779,7 @@ class ModelBuilder(ABC):
         """Diagnostics table of the summarised parameters (see :func:`diagnostics_table`)."""
         idata = idata if idata is not None else self._require_idata()
         names = [v for v in self.var_summary if v in idata.posterior]
-        return diagnostics_table(idata, names, hdi_prob=self.priors.hdi_prob)
+        return diagnostics_table(idata, names, hdi_prob=self.report.hdi_prob)
 
     @property
     def converged(self) -> bool:
@@ -713,9 +810,9 @@ class ModelBuilder(ABC):
             raise FileNotFoundError(f"no such file: {path}")
         idata = az.from_netcdf(str(path))
         kind = idata.attrs.get("model")
-        if kind not in ModelBuilder._registry:
+        if kind not in _REGISTRY:
             raise ValueError(f"{path}: not a mgar_bayes model file (attrs['model'] = {kind!r})")
-        target = ModelBuilder._registry[kind]
+        target = _REGISTRY[kind]
         if cls is not ModelBuilder and not issubclass(target, cls):
             raise ValueError(f"{path}: holds a {kind!r} model, not {cls.model_type!r}")
         spec = spec_from_dict(json.loads(idata.attrs["config"]), source=str(path))

@@ -44,8 +44,9 @@ from .base import (
     ModelInputError,
     StarData,
     prepare_stars,
+    register_builder,
 )
-from .config import ModelSpec, PriorConfig
+from .config import ModelSpec, PriorConfig, prior_variable, spec_from_dict
 from .likelihood import edge_stars, feh_loglike, latent_rg
 
 __all__ = ["BinGradientModel", "HierarchicalMGARModel", "line_band", "TABLE_COLUMNS"]
@@ -242,14 +243,6 @@ class _StarModel(ModelBuilder):
     def _data_hash(self, data: StarData) -> str:
         return data.hash()
 
-    def _set_attrs(self, idata: az.InferenceData, seed: int) -> az.InferenceData:
-        idata = super()._set_attrs(idata, seed)
-        if self.data.population:
-            # a scalar coordinate on every group: stack_populations turns it into a dim
-            for group in idata.groups():
-                getattr(idata, group).coords["population"] = self.data.population
-        return idata
-
     def _extra_attrs(self, data: StarData) -> dict[str, Any]:
         return {
             "population": data.population,
@@ -321,10 +314,8 @@ class _StarModel(ModelBuilder):
     def _data_from_idata(cls, idata: az.InferenceData) -> StarData:
         cd = idata.constant_data
         bins = AgeBins(tuple(json.loads(idata.attrs["age_edges"])))
-        spec = json.loads(idata.attrs["config"])
-        priors = PriorConfig(
-            **{k: tuple(v) if isinstance(v, list) else v for k, v in spec["priors"].items()}
-        )
+        # files of the earlier flat layout translate too
+        structure = spec_from_dict(json.loads(idata.attrs["config"])).structure
         age = cd["age_obs"].values
         age_err = cd["age_err"].values
         # files written before asymmetric age errors have neither
@@ -338,7 +329,7 @@ class _StarModel(ModelBuilder):
             age=age,
             age_err=age_err,
             bin_idx=bins.index(age).astype(np.int64),
-            prob=age_bin_probability(age, age_err, bins.lo, bins.hi, age_range=priors.age_range,
+            prob=age_bin_probability(age, age_err, bins.lo, bins.hi, age_range=structure.age_range,
                                      age_err_lo=lo, age_err_hi=hi),  # fmt: skip
             source_id=np.asarray(cd["star"].values).astype(str),
             bins=bins,
@@ -392,9 +383,10 @@ class _StarModel(ModelBuilder):
     def mean_gradient(self) -> dict[str, float]:
         """Posterior of the mean of the bins' gradients [dex/kpc]: mean, sd, HDI."""
         g = self._require_idata().posterior["gradient"].mean("age_bin").values
-        return _summary_stats(g, self.priors.hdi_prob)
+        return _summary_stats(g, self.report.hdi_prob)
 
 
+@register_builder("bin_gradient")
 class BinGradientModel(_StarModel):
     """C25 Appendix-A model: one truncated-normal regression per age bin.
 
@@ -414,16 +406,46 @@ class BinGradientModel(_StarModel):
     model_type: ClassVar[str] = "bin_gradient"
     default_spec: ClassVar[ModelSpec] = ModelSpec(name="c25", builder="bin_gradient")
 
+    def trend(self):
+        """The MGAR line through this fit's per-bin gradients (C25 Fig. 3), fitted once per fit.
+
+        An :class:`~.trend.MGARTrendModel` of the same spec (its ``trend_*``
+        priors), fitted to :meth:`gradient_table` with the fit's seed.
+        """
+        from .trend import MGARTrendModel
+
+        idata = self._require_idata()
+        cached = getattr(self, "_trend", None)
+        if cached is not None and cached[0] is idata:
+            return cached[1]
+        trend = MGARTrendModel(self.spec)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            trend.fit(self.gradient_table(), seed=int(idata.attrs.get("seed", 0)), progress=False)
+        self._trend = (idata, trend)
+        return trend
+
+    def flattening_rate(self) -> dict[str, float]:
+        """Posterior of the slope of the MGAR line through the bins [dex/kpc/Gyr] (see :meth:`trend`)."""
+        return self.trend().flattening_rate()
+
+    def band(self, ages: np.ndarray | None = None) -> pd.DataFrame:
+        """Mean and HDI band of the MGAR line through the bins at ``ages`` [Gyr] (default: 50 over the bins)."""
+        if ages is None:
+            ages = np.linspace(self.data.bins.edges[0], self.data.bins.edges[-1], 50)
+        return self.trend().band(ages)
+
     def _prepare(self, stars, bins=None, *, population=None) -> StarData:
         data = super()._prepare(stars, bins, population=population)
         n_bin = data.n_per_bin()
-        sparse = (n_bin > 0) & (n_bin < self.priors.min_stars_per_bin)
+        min_stars = self.spec.data.min_stars_per_bin
+        sparse = (n_bin > 0) & (n_bin < min_stars)
         if sparse.any():
             drop = sparse[data.bin_idx]
             labels = [data.bins.labels()[k] for k in np.flatnonzero(sparse)]
             warnings.warn(
                 f"{data.population or 'stars'}: bin(s) {labels} have fewer than "
-                f"{self.priors.min_stars_per_bin} stars; their {int(drop.sum())} star(s) are left out",
+                f"{min_stars} stars; their {int(drop.sum())} star(s) are left out",
                 DroppedStarsWarning,
                 stacklevel=4,
             )
@@ -431,9 +453,10 @@ class BinGradientModel(_StarModel):
             data.counts["n_dropped_sparse_bins"] = int(drop.sum())
         if data.n == 0:
             raise ModelInputError(
-                f"{data.population or 'stars'}: no age bin has {self.priors.min_stars_per_bin} or more stars to "
+                f"{data.population or 'stars'}: no age bin has {min_stars} or more stars to "
                 f"fit (most per bin: {int(n_bin.max()) if n_bin.size else 0}); leave this population out "
-                "([selection] populations) or lower [priors] min_stars_per_bin in a copy of the spec"
+                "([selection] populations of the run) or lower [data] min_stars_per_bin in a variant "
+                '(extends = "c25")'
             )
         return data
 
@@ -470,26 +493,19 @@ class BinGradientModel(_StarModel):
             p_own = pm.Data("p_bin", np.clip(data.own_prob, 1e-6, 1.0), dims="star")
             pm.Data("age_center", data.bins.centers[used], dims="age_bin")
             pf = prefit(data, pr.r_ref)
-            gradient = pm.Normal(
-                "gradient",
-                pr.gradient_mu,
-                pr.gradient_sigma,
-                dims="age_bin",
+            # the spec's families; the transforms only set the sampler's coordinates (pre-fit scaled)
+            gradient = prior_variable(
+                pr.gradient, "gradient", dims="age_bin",
                 transform=Standardize(pf.gradient[used], pf.gradient_se[used]),
-            )
-            intercept = pm.Normal(
-                "intercept",
-                pr.intercept_mu,
-                pr.intercept_sigma,
-                dims="age_bin",
+            )  # fmt: skip
+            intercept = prior_variable(
+                pr.intercept, "intercept", dims="age_bin",
                 transform=Standardize(pf.intercept[used], pf.intercept_se[used]),
-            )
-            scatter = pm.HalfNormal(
-                "scatter",
-                pr.scatter_sigma,
-                dims="age_bin",
+            )  # fmt: skip
+            scatter = prior_variable(
+                pr.scatter, "scatter", dims="age_bin",
                 transform=Standardize(np.log(pf.scatter[used]), 1.0),
-            )
+            )  # fmt: skip
             # C25 eq. A4: Sigma^2 = (sigma^2 + dFeH^2) / P^2
             var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2
             self._observe(data, d, var, intercept[bin_of], gradient[bin_of])

@@ -34,9 +34,8 @@ from . import builder_for
 from .base import ModelBuilder
 from .compare import compare_with_ols
 from .config import ModelSpec, load_model_spec
-from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel
+from .gradient import TABLE_COLUMNS
 from .plotting import BAND_COLUMNS, bands_table, plot_posterior_vs_ols
-from .trend import MGARTrendModel
 
 __all__ = ["run_fit", "POPULATIONS"]
 
@@ -160,19 +159,10 @@ def run_fit(
             builder = builder_for(spec)
             builder.fit(stars, bins, population=pop, seed=seed, progress=progress)
             builder.save(path)
-        table = builder.gradient_table()
-        tables.append(table)
-        if isinstance(builder, HierarchicalMGARModel):
-            rate = builder.flattening_rate()
-            bands[(pop, spec.name)] = builder.band()
-        else:
-            assert isinstance(builder, BinGradientModel)
-            trend = MGARTrendModel(spec)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                trend.fit(table, seed=seed, progress=False)
-            rate = trend.flattening_rate()
-            bands[(pop, spec.name)] = trend.band(np.linspace(bins.edges[0], bins.edges[-1], 50))
+        tables.append(builder.gradient_table())
+        # every builder answers the MGAR line itself (a line through the bins for per-bin models)
+        rate = builder.flattening_rate()
+        bands[(pop, spec.name)] = builder.band(np.linspace(bins.edges[0], bins.edges[-1], 50))
         a = builder.idata.attrs
         summary[pop] = {
             "model": spec.name,
@@ -180,7 +170,7 @@ def run_fit(
             "n_stars": int(builder.data.n),
             "flattening_rate": rate,
             "mean_gradient": builder.mean_gradient(),
-            "hdi_prob": spec.priors.hdi_prob,
+            "hdi_prob": spec.report.hdi_prob,
             "converged": bool(a.get("converged", 0)),
             "max_r_hat": float(a.get("max_r_hat", np.nan)),
             "divergences": int(a.get("divergences", 0)),
@@ -211,7 +201,7 @@ def run_fit(
     if figures:
         drawn = tuple(p for p in POPULATIONS if p in plan or (new_all["population"] == p).any())
         fig, _ = plot_posterior_vs_ols(new_all, ols_table, all_bands, populations=drawn,
-                                       hdi_prob=spec.priors.hdi_prob, truth=truth, radius=radius)
+                                       hdi_prob=spec.report.hdi_prob, truth=truth, radius=radius)
         save_figure(fig, out_dir / "figures" / "posterior_vs_ols.png", overwrite=True, dpi=130)
     return summary
 

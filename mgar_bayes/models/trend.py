@@ -1,7 +1,8 @@
 """The MGAR line through per-bin gradients (C25 Fig. 3 / A1).
 
-gradient_k ~ N(a + s (t_k - age_ref), sqrt(eps^2 + err_k^2)), with
-a, s ~ N(0, 2), eps ~ HalfCauchy(5) (C25 Fig. A1 caption), t_k the bin centre
+gradient_k ~ N(a + s (t_k - age_ref), sqrt(eps^2 + err_k^2)), with the
+spec's ``trend_intercept``, ``trend_slope`` and ``trend_scatter`` priors on a, s
+and eps (C25 Fig. A1 caption: N(0, 2), N(0, 2), HalfCauchy(5)), t_k the bin centre
 [Gyr] and err_k the bin's own gradient uncertainty. s is the flattening rate
 [dex/kpc/Gyr].
 """
@@ -17,8 +18,8 @@ import pandas as pd
 import pymc as pm
 
 from ._math import Standardize
-from .base import ModelBuilder, ModelInputError, hash_arrays
-from .config import ModelSpec
+from .base import ModelBuilder, ModelInputError, hash_arrays, register_builder
+from .config import ModelSpec, prior_variable
 from .gradient import _line_prefit, _summary_stats, line_band
 
 __all__ = ["MGARTrendModel", "TrendData"]
@@ -35,6 +36,7 @@ class TrendData:
     population: str = ""
 
 
+@register_builder("trend")
 class MGARTrendModel(ModelBuilder):
     """Bayesian straight line through the per-bin gradients of one population.
 
@@ -78,10 +80,10 @@ class MGARTrendModel(ModelBuilder):
         with pm.Model(coords={"age_bin": data.labels}) as model:
             age = pm.Data("age_center", data.age, dims="age_bin")
             err = pm.Data("gradient_err", data.gradient_err, dims="age_bin")
-            a = pm.Normal("trend_intercept", 0.0, pr.trend_intercept_sigma, transform=Standardize(a0, a_se))
-            s = pm.Normal("trend_slope", 0.0, pr.trend_slope_sigma, transform=Standardize(s0, s_se))
-            eps = pm.HalfCauchy(
-                "trend_scatter", pr.trend_scatter_beta, transform=Standardize(np.log(max(eps0, 1e-3)), 1.0)
+            a = prior_variable(pr.trend_intercept, "trend_intercept", transform=Standardize(a0, a_se))
+            s = prior_variable(pr.trend_slope, "trend_slope", transform=Standardize(s0, s_se))
+            eps = prior_variable(
+                pr.trend_scatter, "trend_scatter", transform=Standardize(np.log(max(eps0, 1e-3)), 1.0)
             )
             pm.Normal(
                 "gradient",
@@ -112,11 +114,11 @@ class MGARTrendModel(ModelBuilder):
         return {"population": data.population, "age_ref": float(self.priors.age_ref)}
 
     def flattening_rate(self) -> dict[str, float]:
-        """Posterior of the slope s [dex/kpc/Gyr]: mean, sd, HDI (``priors.hdi_prob``)."""
-        return _summary_stats(self._require_idata().posterior["trend_slope"].values, self.priors.hdi_prob)
+        """Posterior of the slope s [dex/kpc/Gyr]: mean, sd, HDI (``report.hdi_prob``)."""
+        return _summary_stats(self._require_idata().posterior["trend_slope"].values, self.report.hdi_prob)
 
     def band(self, ages: np.ndarray | None = None) -> pd.DataFrame:
         """Posterior mean and HDI of the line on ``ages`` [Gyr] (default: 50 ages over the data)."""
         if ages is None:
             ages = np.linspace(self.data.age.min() - 0.6, self.data.age.max() + 0.6, 50)
-        return line_band(self._require_idata(), ages, age_ref=self.priors.age_ref, hdi_prob=self.priors.hdi_prob)
+        return line_band(self._require_idata(), ages, age_ref=self.structure.age_ref, hdi_prob=self.report.hdi_prob)

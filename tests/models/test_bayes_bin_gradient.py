@@ -78,7 +78,7 @@ def test_inference_data_groups_and_attrs(latent_fit):
     assert a["model"] == "bin_gradient" and a["model_name"] == "c25"
     assert a["mgar_bayes_version"] == __version__
     assert a["seed"] == 3 and len(a["data_sha256"]) == 64
-    assert json.loads(a["config"])["priors"]["gradient_sigma"] == 0.5
+    assert json.loads(a["config"])["priors"]["gradient"] == {"dist": "Normal", "mu": 0.0, "sigma": 0.5}
     assert a["data_sha256"] == m.data.hash()
 
 

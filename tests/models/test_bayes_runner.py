@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from mgar_bayes.binning import AgeBins
-from mgar_bayes.models import compare_with_ols, simulate_population
+from mgar_bayes.models import compare_with_ols, load_model_spec, simulate_population
 from mgar_bayes.models.compare import power_scaling_sensitivity, prior_sensitivity
 from mgar_bayes.models.plotting import plot_posterior_vs_ols
 from mgar_bayes.models.runner import run_fit
@@ -140,7 +140,9 @@ def test_fit_with_a_sparse_bin_is_reused_and_unreadable_file_replaced(tmp_path):
     from mgar_bayes.models.config import _packaged_specs_dir
 
     copy = tmp_path / "mine.toml"
-    copy.write_text((_packaged_specs_dir() / "marginal.toml").read_text().replace("r_ref = 8.27", "r_ref = 7.5"))
+    text = (_packaged_specs_dir() / "marginal.toml").read_text()
+    copy.write_text(text.replace('rg_treatment = "gaussian"', 'rg_treatment = "gaussian"\nr_ref = 7.5'))
+    assert load_model_spec(copy).structure.r_ref == 7.5
     with pytest.raises(FileExistsError, match="model named 'marginal'.*--overwrite"):
         run_fit(stars, bins, copy, tmp_path, seed=2, overrides=quick, progress=False)
     # a partial file (an interrupted write by an older version) is refused, then replaced on request
