@@ -7,6 +7,7 @@ simulated one) and writes the OLS/ODR MGAR of the thin and thick disks.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -37,6 +38,12 @@ def _add_catalogue_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an earlier run with different inputs in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--no-figures", action="store_true", help="skip the figures")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="worker processes of the local Dask cluster that runs a partitioned catalogue "
+                        "(HATS or Parquet dataset directory; default 2) or the robustness grid")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="a running dask.distributed scheduler (tcp://host:8786) to run on instead of a local "
+                        "cluster; its workers must see --out")
     p.add_argument("--literature", type=_literature_names, default=("v21",), metavar="NAMES",
                    help="published MGARs drawn on Fig. 3, comma-separated (default v21; also anders2023, "
                         "anders2023_z1, lian2022, lian2023, willett2023, fire2, ratcliffe2023_birth; "
@@ -142,6 +149,11 @@ def _load_catalogue(args) -> tuple[pd.DataFrame, dict, object]:
         prov = {"kind": "simulated", "path": str(d), "sha256": file_sha256(d / "catalogue.parquet")}
         return mock.stars, prov, mock
     path = Path(args.catalog)
+    from .partitioned import is_partitioned
+
+    if is_partitioned(args.catalog):
+        cat = _partitioned_catalogue(args)
+        return cat, cat.provenance(), None
     if args.ages and not args.survey:
         raise ValueError("--ages goes with --survey (a preset whose reader joins ages, e.g. apogee_dr17); "
                          "for LAMOST DR8 use --lamost-ages")
@@ -176,6 +188,19 @@ def _load_catalogue(args) -> tuple[pd.DataFrame, dict, object]:
     if args.column_map:
         prov["column_map_sha256"] = file_sha256(args.column_map)
     return table, prov, None
+
+
+def _partitioned_catalogue(args):
+    """A HATS catalogue or Parquet dataset, opened lazily; its provenance is its files' hash."""
+    from .partitioned import open_partitioned
+
+    other = [opt for opt, v in (("--column-map", args.column_map), ("--lamost-ages", args.lamost_ages),
+                                ("--survey", args.survey), ("--ages", args.ages)) if v]  # fmt: skip
+    if other:
+        raise ValueError(f"{args.catalog} is a partitioned catalogue, read with canonical column names; "
+                         f"{', '.join(other)} apply to single files: write the partitions with the canonical "
+                         "names (see the README, 'Survey-scale catalogues')")  # fmt: skip
+    return open_partitioned(args.catalog)
 
 
 def _reader_notes(table: pd.DataFrame) -> dict:
@@ -226,11 +251,35 @@ def _run_pipeline_into(args, cfg, table, prov, mock):
     if mock is not None:
         truth = mock.truth_summary()
         truth_bins = mock.truth
-    result = run_pipeline(table, cfg, progress=not args.no_progress)
+    from .partitioned import PartitionedCatalogue
+
+    if isinstance(table, PartitionedCatalogue):
+        result = _run_partitioned(args, cfg, table, out)
+    else:
+        _single_machine_note(args)
+        result = run_pipeline(table, cfg, progress=not args.no_progress)
     paths = write_run_outputs(result, out, record, truth=truth, truth_bins=truth_bins,
                               figures=not args.no_figures, literature=args.literature)  # fmt: skip
     finish_run(out, record)
     return result, out, paths
+
+
+def _run_partitioned(args, cfg, cat, out: Path):
+    """A partitioned catalogue on a local Dask cluster (``--workers``) or a running scheduler (``--scheduler``)."""
+    from .partitioned import dask_client, run_partitioned
+
+    with dask_client(args.workers, args.scheduler) as client:
+        if not args.no_progress:
+            where = args.scheduler or f"a local cluster of {args.workers or 2} worker(s)"
+            print(f"{cat.path}: {cat.kind} catalogue of {cat.n_partitions} partitions, on {where}")
+        return run_partitioned(cat, cfg, client=client, stars_path=out / "stars.parquet",
+                               progress=not args.no_progress)  # fmt: skip
+
+
+def _single_machine_note(args) -> None:
+    if (getattr(args, "workers", None) or getattr(args, "scheduler", None)) and not args.no_progress:
+        print("note: --workers/--scheduler run partitioned catalogues (a HATS catalogue or Parquet dataset "
+              "directory); this single file is processed in memory")  # fmt: skip
 
 
 def _print_summary(result, out: Path, paths: dict) -> None:
@@ -290,6 +339,12 @@ def cmd_robustness(args) -> int:
 
         load_model_spec(args.model)  # a wrong name is an error before any work
     table, prov, _ = _load_catalogue(args)
+    from .partitioned import PartitionedCatalogue
+
+    if isinstance(table, PartitionedCatalogue):
+        raise ValueError(f"mgar robustness re-selects every clean star per variant and reads the catalogue into "
+                         f"memory; {args.catalog} is partitioned: give it as one file (--workers/--scheduler "
+                         "then spread the grid's units of work over a Dask cluster)")  # fmt: skip
     record = {"version": __version__, "catalogue": prov, "config": cfg.to_dict(), "command": "robustness",
               "method": args.method, "model": args.model}  # fmt: skip
     record["inputs_hash"] = inputs_hash(record)
@@ -297,8 +352,14 @@ def cmd_robustness(args) -> int:
     variants = default_variants(cfg)
     if not args.no_progress:
         print(f"running {len(variants)} variants ({len({v.orbit_key() for v in variants})} orbit set-ups)")
-    result, setups = run_robustness(table, variants, methods=(args.method,), n_jobs=args.jobs,
-                                    bayes_spec=args.model)
+    with contextlib.ExitStack() as stack:
+        executor = None
+        if args.workers or args.scheduler:
+            from .partitioned import dask_client
+
+            executor = stack.enter_context(dask_client(args.workers, args.scheduler)).get_executor()
+        result, setups = run_robustness(table, variants, methods=(args.method,), n_jobs=args.jobs,
+                                        bayes_spec=args.model, executor=executor)  # fmt: skip
     write_frame(result, out / "robustness.csv")
     write_json(out / "robustness_setups.json", setups)
     if not args.no_figures:

@@ -291,9 +291,10 @@ def _preprocess(
         over the whole catalogue (a star's duplicate may lie in another
         partition); None: found in ``catalogue`` itself.
     checks : bool
-        Warn about renamed columns and stop on a cut that empties the sample;
-        a partition leaves both to the sum over partitions (a small partition
-        may rightly lose every star).
+        Check the units by the columns' medians, warn about renamed columns and
+        stop on a cut that empties the sample; a partition leaves these to the
+        whole catalogue (a small partition may rightly lose every star, or
+        hold only old or distant ones).
     """
     t0 = time.perf_counter()
     use = tuple(cfg.orbits.catalogue_columns)
@@ -301,7 +302,7 @@ def _preprocess(
         return _preprocess_positions(catalogue, cfg, t0)
     galcen = "galcen" in use
     # without heliocentric columns, resolve_derived_columns says how to use the catalogue's own
-    table = validate_catalogue(catalogue, name=name,
+    table = validate_catalogue(catalogue, name=name, check_units=checks,
                                require_heliocentric=not (galcen or has_galcen(catalogue)))  # fmt: skip
     kin = list(kinematic_columns(cfg.orbits))
     table, notes = resolve_derived_columns(table, use, kin)

@@ -55,8 +55,14 @@ class RunDirError(FileExistsError):
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file's bytes; of a directory (a partitioned dataset): of its files' names and bytes."""
+    p = Path(path)
+    if p.is_dir():
+        from .partitioned import dataset_sha256
+
+        return dataset_sha256(p)
     h = hashlib.sha256()
-    with Path(path).open("rb") as fh:
+    with p.open("rb") as fh:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -267,6 +273,10 @@ def write_run_outputs(result, out_dir: str | Path, record: dict, *, truth: dict 
     stars = result.stars.copy()
     stars["population"] = stars["population"].astype(str)
     tables = {"fits": result.fits, "cutflow": result.cutflow, "stars": stars}
+    if getattr(result, "stars_path", None) is not None:
+        # a partitioned run wrote the clean sample itself, partition by partition
+        paths["stars"] = Path(result.stars_path)
+        del tables["stars"]
     if truth_bins is not None:
         paths["truth"] = d / "truth_bins.csv"
         tables["truth"] = truth_bins

@@ -146,6 +146,7 @@ def run_robustness(
     bayes_spec: str = "marginal",
     bayes_overrides: dict | None = None,
     seed: int = 0,
+    executor=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Fit every variant; return the tidy table and the preprocessing info per set-up.
 
@@ -168,6 +169,10 @@ def run_robustness(
         Changes to that spec, e.g. ``{"sampler": {"draws": 300}}``.
     seed : int
         Sampler seed for ``"bayes"``.
+    executor : concurrent.futures.Executor, optional
+        Runs the units of work (the preprocessing of each Galaxy set-up) with
+        its ``map``, e.g. a Dask cluster's ``client.get_executor()``; None:
+        ``n_jobs`` local processes. The results do not depend on where they ran.
 
     Returns
     -------
@@ -185,7 +190,9 @@ def run_robustness(
     for v in variants:
         jobs.setdefault(v.orbit_key(), v.config)
     keys = list(jobs)
-    if n_jobs > 1 and len(keys) > 1:
+    if executor is not None:
+        results = list(executor.map(_preprocess_job, [(catalogue, jobs[k]) for k in keys]))
+    elif n_jobs > 1 and len(keys) > 1:
         # spawn, not fork: forking a process that already runs threads (JAX, BLAS,
         # a Jupyter kernel) can deadlock the children
         ctx = multiprocessing.get_context("spawn")

@@ -159,7 +159,11 @@ HELIOCENTRIC_KINEMATICS: tuple[str, ...] = (
 
 
 def validate_catalogue(
-    table: pd.DataFrame, *, name: str = "catalogue", require_heliocentric: bool | None = None
+    table: pd.DataFrame,
+    *,
+    name: str = "catalogue",
+    require_heliocentric: bool | None = None,
+    check_units: bool = True,
 ) -> pd.DataFrame:
     """Check a star table against the canonical schema.
 
@@ -181,6 +185,9 @@ def validate_catalogue(
         errors) are required. None: required unless the table carries its own
         Galactocentric columns (:data:`GALCEN_COLUMNS`), as the LAMOST VAC does.
         A table with ``parallax`` and ``parallax_err`` needs no distance.
+    check_units : bool
+        Run :func:`check_plausible_units` (medians of the whole table); a
+        partition of a larger catalogue leaves it to the catalogue's sample.
 
     Returns
     -------
@@ -283,7 +290,8 @@ def validate_catalogue(
             )
         out["evol_stage"] = stage
     _check_angles(out, name)
-    check_plausible_units(out, name)
+    if check_units:
+        check_plausible_units(out, name)
     return out
 
 
