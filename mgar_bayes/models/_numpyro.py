@@ -176,8 +176,11 @@ def sample_numpyro(
     progress: bool = False,
     log_likelihood: bool = True,
     label: str = "",
+    potential=None,
+    pointwise: dict | None = None,
+    dense_mass: bool = False,
 ) -> az.InferenceData:
-    """Sample ``model`` with numpyro's NUTS (diagonal mass matrix, adapted in warm-up).
+    """Sample ``model`` with numpyro's NUTS (mass matrix adapted in warm-up).
 
     Parameters
     ----------
@@ -199,6 +202,17 @@ def sample_numpyro(
         Add the pointwise log-likelihood of every observed variable.
     label : str
         Model and population, the start of every progress line.
+    potential : callable, optional
+        -log p as a JAX function of the list of the model's value variables
+        (default: PyMC's ``get_jaxified_logp`` of the model); given, it must
+        equal the model's own (the builders' tests check it).
+    pointwise : dict, optional
+        Observed variable name -> JAX function of the value variables giving
+        its per-observation log-likelihood (default: from the model's
+        graph); evaluated draw by draw, so memory stays that of one draw.
+    dense_mass : bool
+        Adapt a dense mass matrix (for models with few, correlated
+        parameters) instead of a diagonal one.
 
     Returns
     -------
@@ -219,11 +233,17 @@ def sample_numpyro(
     # PyMC's naming: negative_logp=False gives the potential energy, -log p (as PyMC's own numpyro route uses it)
     t0 = time.perf_counter()
     with report.step("compiling the log-density"):
-        potential = get_jaxified_logp(model, negative_logp=False)
+        if potential is None:
+            potential = get_jaxified_logp(model, negative_logp=False)
         init = _initial_points(model, potential, chains, seed)
     t1 = time.perf_counter()
     mcmc = MCMC(
-        NUTS(potential_fn=potential, target_accept_prob=target_accept, max_tree_depth=max_tree_depth),
+        NUTS(
+            potential_fn=potential,
+            target_accept_prob=target_accept,
+            max_tree_depth=max_tree_depth,
+            dense_mass=dense_mass,
+        ),
         num_warmup=tune,
         num_samples=draws,
         num_chains=chains,
@@ -250,7 +270,12 @@ def sample_numpyro(
         constrained = over_draws(get_jaxified_graph(inputs=model.value_vars, outputs=out_vars))
         posterior = {v.name: np.asarray(r) for v, r in zip(out_vars, constrained(*raw), strict=True)}
         groups: dict[str, Any] = {}
-        if log_likelihood and model.observed_RVs:
+        if log_likelihood and pointwise is not None:
+            groups["log_likelihood"] = {
+                name: np.asarray(jax.jit(jax.vmap(lambda x, f=fn: jax.lax.map(f, x)))(raw))
+                for name, fn in pointwise.items()
+            }
+        elif log_likelihood and model.observed_RVs:
             pointwise = get_jaxified_graph(
                 inputs=model.value_vars, outputs=model.logp(model.observed_RVs, sum=False)
             )

@@ -10,10 +10,10 @@
     (:mod:`._binwise`); the PyMC and nutpie backends sample the bins as one
     joint model, which has the same posterior.
 :class:`HierarchicalMGARModel`
-    Ours: the bins' gradients share a line in age,
-    nabla_k ~ N(a + s (t_k - t_ref), eps), whose slope s is the flattening
-    rate; age errors enter as a mixture over bins weighted by P_ik (or, as an
-    option, through C25's 1/P inflation).
+    Ours (:mod:`.hierarchical`, re-exported here): the bins' gradients share
+    a line in age, nabla_k ~ N(a + s (t_k - t_ref), eps), whose slope s is
+    the flattening rate; age errors enter as a mixture over bins weighted by
+    P_ik (or, as an option, through C25's 1/P inflation).
 
 The true R_g of each star is sampled as a latent variable
 (``priors.rg_treatment = "sample"``, the default), integrated out
@@ -512,107 +512,5 @@ class BinGradientModel(_StarModel):
         return model
 
 
-class HierarchicalMGARModel(_StarModel):
-    """Joint model of all bins of a population with the MGAR line as their prior.
-
-    nabla_k ~ N(a + s (t_k - age_ref), eps); s is the flattening rate
-    [dex/kpc/Gyr]. With ``priors.age_treatment = "mixture"`` (default of
-    ``models/hierarchical.toml``) star i contributes
-    log sum_k w_ik TruncNormal([Fe/H]_i | nabla_k (R_g,i - r_ref) + b_k,
-    sqrt(sigma_k^2 + dFeH_i^2)), with w_ik = P_ik / sum_k P_ik the probability
-    that its true age is in bin k given that it is in the binned range. With
-    ``"inflate"`` each star sits in the bin of its observed age with C25's
-    Sigma^2 = (sigma_k^2 + dFeH^2) / P^2 (kept for comparison; it makes sigma
-    unidentifiable, see the tests).
-    """
-
-    model_type: ClassVar[str] = "hierarchical"
-    default_spec: ClassVar[ModelSpec] = ModelSpec(
-        name="hierarchical",
-        builder="hierarchical",
-        priors=PriorConfig(age_treatment="mixture", age_ref=6.625),
-    )
-    var_summary: ClassVar[tuple[str, ...]] = (
-        "gradient",
-        "intercept",
-        "scatter",
-        "trend_intercept",
-        "trend_slope",
-        "trend_scatter",
-    )
-
-    def _build(self, data: StarData) -> pm.Model:
-        pr = self.priors
-        bins = data.bins
-        coords = {"star": data.source_id, "age_bin": bins.labels()}
-        with pm.Model(coords=coords) as model:
-            d = self._star_data(data)
-            age_c = pm.Data("age_center", bins.centers, dims="age_bin")
-            pf = prefit(data, pr.r_ref)
-            a0, a_se, s0, s_se, eps0 = _line_prefit(
-                bins.centers, pf.gradient, pf.gradient_se, pr.age_ref
-            )
-            a = pm.Normal(
-                "trend_intercept", 0.0, pr.trend_intercept_sigma, transform=Standardize(a0, a_se)
-            )
-            s = pm.Normal("trend_slope", 0.0, pr.trend_slope_sigma, transform=Standardize(s0, s_se))
-            eps = pm.HalfCauchy(
-                "trend_scatter",
-                pr.trend_scatter_beta,
-                transform=Standardize(np.log(max(eps0, 1e-3)), 1.0),
-            )
-            line = a + s * (age_c - pr.age_ref)
-            if pr.noncentered:
-                z = pm.Normal("gradient_z", 0.0, 1.0, dims="age_bin")
-                gradient = pm.Deterministic("gradient", line + eps * z, dims="age_bin")
-            else:
-                gradient = pm.Normal(
-                    "gradient",
-                    line,
-                    eps,
-                    dims="age_bin",
-                    transform=Standardize(pf.gradient, pf.gradient_se),
-                )
-            intercept = pm.Normal(
-                "intercept",
-                pr.intercept_mu,
-                pr.intercept_sigma,
-                dims="age_bin",
-                transform=Standardize(pf.intercept, pf.intercept_se),
-            )
-            scatter = pm.HalfNormal(
-                "scatter",
-                pr.scatter_sigma,
-                dims="age_bin",
-                transform=Standardize(np.log(pf.scatter), 1.0),
-            )
-            if pr.age_treatment == "mixture":
-                kidx, log_w = candidate_bins(data.prob)
-                model.add_coord("candidate", np.arange(kidx.shape[1]))
-                k = pm.Data("candidate_bin", kidx, dims=("star", "candidate"))
-                lw = pm.Data("log_w", log_w, dims=("star", "candidate"))
-                var = scatter[k] ** 2 + d["feh_err"][:, None] ** 2
-                self._observe(data, d, var, intercept[k], gradient[k], log_w=lw)
-            else:
-                bin_of = pm.Data("bin_of_star", data.bin_idx, dims="star")
-                p_own = pm.Data("p_bin", np.clip(data.own_prob, 1e-6, 1.0), dims="star")
-                var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2
-                self._observe(data, d, var, intercept[bin_of], gradient[bin_of])
-        return model
-
-    def _extra_attrs(self, data: StarData) -> dict[str, Any]:
-        return {**super()._extra_attrs(data), "age_ref": float(self.priors.age_ref)}
-
-    def flattening_rate(self) -> dict[str, float]:
-        """Posterior of the line's slope s [dex/kpc/Gyr]: mean, sd, HDI."""
-        return _summary_stats(
-            self._require_idata().posterior["trend_slope"].values, self.priors.hdi_prob
-        )
-
-    def band(self, ages: np.ndarray | None = None) -> pd.DataFrame:
-        """Posterior mean and HDI band of the MGAR line (see :func:`line_band`)."""
-        if ages is None:
-            ages = np.linspace(self.data.bins.edges[0], self.data.bins.edges[-1], 50)
-        return line_band(
-            self._require_idata(), ages, age_ref=self.priors.age_ref, hdi_prob=self.priors.hdi_prob
-        )
+# the hierarchical model lives in its own module (it imports the shared parts above)
+from .hierarchical import HierarchicalMGARModel  # noqa: E402

@@ -27,7 +27,7 @@ is handled:
     normaliser taken at R_g,obs with sigma_eff and the R truncation ignored.
 
 All functions broadcast: per-star inputs have shape (n,) or (n, M) for M
-candidate bins per star (the hierarchical mixture).
+candidate bins per star (the hierarchical mixture, :func:`mixture_logp`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ __all__ = [
     "gaussian_logp",
     "sampled_logp",
     "feh_loglike",
+    "mixture_logp",
     "hermite_nodes",
 ]
 
@@ -299,3 +300,70 @@ def feh_loglike(
         out = pt.set_subtensor(out[inner], integrated_logp(*args, n_nodes=n_nodes, **common))
     args = [pt.broadcast_to(v, shape)[outer] for v in (feh, feh_var, intercept, gradient, rg)]
     return pt.set_subtensor(out[outer], sampled_logp(*args, **common))
+
+
+def mixture_logp(
+    treatment: str,
+    feh,
+    feh_err2,
+    rg,
+    rg_err,
+    log_w,
+    intercept,
+    gradient,
+    scatter2,
+    *,
+    r_ref: float,
+    feh_range: tuple[float, float],
+    n_nodes: int,
+    xp=PT,
+):
+    """Per-star log sum_m w_m p([Fe/H] | bin m): the age mixture of the hierarchical model.
+
+    For stars that all have M candidate bins (the true age's bin is one of
+    them with probability w_m), with R_g integrated out (``"integrate"``,
+    :func:`integrated_logp`) or convolved (``"gaussian"``,
+    :func:`gaussian_logp`): no latent variable, so the whole mixture is a
+    function of the bins' parameters only. The sum over candidates is a
+    log-sum-exp in double precision, so a star whose [Fe/H] lies far from
+    every candidate's line (warm-up excursions) still has a finite value and
+    gradient.
+
+    Parameters
+    ----------
+    treatment : {"gaussian", "integrate"}
+        R_g treatment (``"sample"`` needs a latent R_g: :func:`feh_loglike`).
+    feh, feh_err2 : array_like
+        Observed [Fe/H] [dex] and its variance [dex^2], shape (n,).
+    rg, rg_err : array_like
+        Observed R_g and its uncertainty [kpc], shape (n,).
+    log_w : array_like
+        log w_m, shape (n, M); -inf marks an unused (padding) slot.
+    intercept, gradient, scatter2 : array_like
+        b [dex], nabla [dex/kpc] and sigma^2 [dex^2] of each star's
+        candidate bins, shape (n, M).
+    r_ref : float
+        Radius at which the intercept is defined [kpc].
+    feh_range : tuple of float
+        Truncation of [Fe/H] [dex].
+    n_nodes : int
+        Gauss-Hermite nodes of ``"integrate"``.
+    xp : namespace
+        :data:`~mgar_bayes.models._math.PT` or ``jax_ops()`` (whose
+        truncated-normal kernel carries analytic derivatives).
+
+    Returns
+    -------
+    array_like
+        Shape (n,).
+    """
+    feh, rg, rg_err = feh[:, None], rg[:, None], rg_err[:, None]
+    var = scatter2 + feh_err2[:, None]
+    common = {"r_ref": r_ref, "feh_range": feh_range, "xp": xp}
+    if treatment == "gaussian":
+        ll = gaussian_logp(feh, var, intercept, gradient, rg, rg_err, **common)
+    elif treatment == "integrate":
+        ll = integrated_logp(feh, var, intercept, gradient, rg, rg_err, n_nodes=n_nodes, **common)
+    else:
+        raise ValueError(f"mixture_logp: rg_treatment {treatment!r} needs a latent R_g (use feh_loglike)")
+    return xp.logsumexp(log_w + ll, axis=-1)

@@ -3,6 +3,7 @@
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 from bayes_helpers import FAST
 
@@ -15,14 +16,22 @@ SIGMA_TRUE = 0.08
 def sim_ages(bins3):
     """20% age errors: many stars sit in the wrong bin by observed age."""
     return simulate_population(
-        bins3, n_per_bin=150, slope=0.015, gradient_at_ref=-0.05, age_ref=5.0, scatter=SIGMA_TRUE,
-        age_rel_err=0.2, seed=21,
+        bins3,
+        n_per_bin=150,
+        slope=0.015,
+        gradient_at_ref=-0.05,
+        age_ref=5.0,
+        scatter=SIGMA_TRUE,
+        age_rel_err=0.2,
+        seed=21,
     )
 
 
 def _fit(stars, bins, treatment):
     # eps ~ HalfCauchy(0.01): with only 3 bins C25's HalfCauchy(5) leaves the slope unconstrained
-    pr = PriorConfig(age_treatment=treatment, rg_treatment="gaussian", age_ref=5.0, trend_scatter_beta=0.01)
+    pr = PriorConfig(
+        age_treatment=treatment, rg_treatment="gaussian", age_ref=5.0, trend_scatter_beta=0.01
+    )
     m = HierarchicalMGARModel(priors=pr, sampler=FAST)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -80,10 +89,110 @@ def test_hierarchical_slope_nine_bins_c25_priors():
 
     bins = AgeBins.from_config()
     stars, truth = simulate_population(bins, n_per_bin=150, slope=0.004, age_rel_err=0.15, seed=33)
-    spec = load_model_spec("hierarchical").replace({"sampler": {"backend": "pymc", "draws": 500, "tune": 500, "cores": 1}})
+    spec = load_model_spec("hierarchical").replace(
+        {"sampler": {"backend": "pymc", "draws": 500, "tune": 500, "cores": 1}}
+    )
     m = HierarchicalMGARModel(spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         m.fit(stars, bins, population="thin", seed=2)
     rate = m.flattening_rate()
     assert abs(rate["mean"] - truth.slope) < 2 * rate["sd"]
+
+
+# -- the fast route: candidate blocks, the JAX density against the PyMC model, the same posterior --
+
+
+def test_mixture_blocks_hold_every_star_once_with_normalised_weights(sim_ages, bins3):
+    from mgar_bayes.models.base import prepare_stars
+    from mgar_bayes.models.hierarchical import mixture_blocks
+
+    data = prepare_stars(sim_ages[0], bins3, population="thin")
+    blocks = mixture_blocks(data.prob)
+    stars = np.concatenate(blocks.star)
+    assert np.array_equal(np.sort(stars), np.arange(data.n))
+    w = data.prob / data.prob.sum(1, keepdims=True)
+    for s, k, lw in zip(blocks.star, blocks.kidx, blocks.log_w, strict=True):
+        np.testing.assert_allclose(np.exp(lw).sum(1), 1.0, rtol=1e-12)
+        assert np.all(np.take_along_axis(w[s], k, axis=1) >= 1e-9)
+        # every bin left out has a weight below the threshold
+        left = np.ones_like(w[s], dtype=bool)
+        np.put_along_axis(left, k, False, axis=1)
+        assert np.all(w[s][left] < 1e-9)
+    kidx, log_w = blocks.padded()
+    assert kidx.shape == (data.n, max(k.shape[1] for k in blocks.kidx))
+    np.testing.assert_allclose(np.exp(log_w).sum(1), 1.0, rtol=1e-12)
+
+
+@pytest.mark.parametrize("treatment", ["gaussian", "integrate"])
+def test_fast_density_equals_pymc_logp(sim_ages, bins3, treatment):
+    """The sampled JAX density is the PyMC model's logp, value and gradient, at random points."""
+    import jax
+    import jax.numpy as jnp
+
+    from mgar_bayes.models import SamplerConfig
+    from mgar_bayes.models.hierarchical import hierarchical_density
+
+    # a wide R_g support: no star near its limits, so "integrate" has no latent R_g either
+    pr = PriorConfig(
+        age_treatment="mixture", rg_treatment=treatment, age_ref=5.0, rg_range=(-30.0, 50.0)
+    )
+    m = HierarchicalMGARModel(priors=pr, sampler=SamplerConfig(backend="numpyro"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        m.build_model(sim_ages[0].iloc[:200], bins3, population="thin")
+    assert m.fast_route()
+    potential, pointwise = hierarchical_density(m.model, m.data, m._blocks, m.structure)
+    # PyTensor's Python mode: no C compilation, the same graph
+    fast = {"mode": "FAST_COMPILE"}
+    logp, dlogp = m.model.compile_logp(**fast), m.model.compile_dlogp(**fast)
+    ll = m.model.compile_logp(vars=m.model.observed_RVs, sum=False, **fast)
+    rng = np.random.default_rng(4)
+    start = m.model.initial_point()
+    for _ in range(3):
+        point = {k: v + rng.normal(0.0, 1.0, np.shape(v)) for k, v in start.items()}
+        x = [jnp.asarray(point[v.name]) for v in m.model.value_vars]
+        np.testing.assert_allclose(-float(potential(x)), logp(point), rtol=1e-10)
+        grad = -np.concatenate([np.ravel(g) for g in jax.grad(potential)(x)])
+        np.testing.assert_allclose(grad, dlogp(point), rtol=1e-8, atol=1e-8)
+        np.testing.assert_allclose(np.asarray(pointwise(x)), ll(point)[0], rtol=1e-10)
+
+
+@pytest.mark.slow
+def test_fast_route_gives_the_latent_rg_posterior(bins3):
+    """1,500 stars, 20% ages: the fast route (Gaussian R_g, JAX density, dense mass) matches the
+    PyMC model with one latent R_g per star sampled by PyMC: means within 0.1 posterior sd."""
+    from mgar_bayes.models import SamplerConfig
+
+    stars, _ = simulate_population(
+        bins3,
+        n_per_bin=500,
+        slope=0.01,
+        gradient_at_ref=-0.05,
+        age_ref=5.0,
+        age_rel_err=0.2,
+        seed=41,
+    )
+    fits = {}
+    for route, treatment, sampler in (
+        ("fast", "gaussian", SamplerConfig(backend="numpyro", draws=4000, tune=1000)),
+        ("slow", "sample", SamplerConfig(backend="pymc", draws=3000, tune=1000, cores=1)),
+    ):
+        pr = PriorConfig(
+            age_treatment="mixture", rg_treatment=treatment, age_ref=5.0, trend_scatter_beta=0.01
+        )
+        m = HierarchicalMGARModel(priors=pr, sampler=sampler)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            m.fit(stars, bins3, population="thin", seed=8)
+        assert m.fast_route() == (route == "fast")
+        fits[route] = m.diagnostics()
+    fast, slow = fits["fast"], fits["slow"]
+    dz = (fast["mean"] - slow["mean"]) / slow["sd"]
+    print(
+        pd.DataFrame(
+            {"fast": fast["mean"], "slow": slow["mean"], "sd": slow["sd"], "dz": dz}
+        ).round(5)
+    )
+    assert np.all(np.abs(dz) < 0.1)
+    np.testing.assert_allclose(fast["sd"], slow["sd"], rtol=0.1)
