@@ -37,11 +37,19 @@ import arviz as az
 import numpy as np
 import pymc as pm
 
-from ._math import jax_ops, truncnorm_logpdf_var, truncnorm_logpdf_var_sum
-from .config import Prior, PriorConfig, SamplerConfig
-from .likelihood import edge_map, edge_stars, gaussian_moments, integrated_logp
+from ._math import jax_ops
+from .config import PriorConfig, SamplerConfig
+from .likelihood import edge_stars, gaussian_moments
 
-__all__ = ["BinBlocks", "bin_blocks", "bin_log_density", "chunk_edges", "sample_bins_numpyro"]
+__all__ = [
+    "BinBlocks",
+    "BinDensity",
+    "bin_blocks",
+    "bin_density",
+    "bin_log_density",
+    "chunk_edges",
+    "sample_bins_numpyro",
+]
 
 log = logging.getLogger(__name__)
 
@@ -189,63 +197,148 @@ def _line(params, d):
     return d["g0"] + d["gse"] * th[0], d["b0"] + d["bse"] * th[1], d["s0"] + d["sse"] * th[2]
 
 
-def _group_loglike(params, d, g, b, w, name, blocks: BinBlocks, priors: PriorConfig, pointwise: bool):
-    """[Fe/H] log-likelihood (per star, or summed over the bin's stars) and latent-R_g log-prior of one group.
+_LOC_KEYS = ("g0", "gse", "b0", "bse", "s0", "sse")
+_GROUP_KEYS = ("feh", "ip2", "e2_ip2", "rg", "rg_err", "mask")
 
-    The sum is taken by :func:`~._math.truncnorm_logpdf_var_sum` where the
-    likelihood is one truncated normal per star (the Gaussian and the sampled
-    treatments): the sampler's log-density, at less than half the cost.
+
+@dataclass(frozen=True)
+class BinDensity:
+    """The log-density of one bin as JAX functions, compiled from a PyMC model of one bin.
+
+    ``logp(*args)`` and ``pointwise(*args)`` take :meth:`args` of the
+    sampler's parameters and one bin's data; ``model`` is the PyMC model,
+    ``value_names`` its value variables in the order of the parameters
+    (``theta`` [0], [1], [2], then ``z_<group>`` of :attr:`BinBlocks.latent`).
     """
-    xp = jax_ops()
-    grp = d[name]
-    mask = grp["mask"]
-    var = w * w * grp["ip2"] + grp["e2_ip2"]  # C25 eq. A4, (sigma^2 + dFeH^2) / P^2; data parts precomputed
-    kind = blocks.latent.get(name)
-    if kind is None and blocks.treatment == "integrate":
-        lik = integrated_logp(
-            grp["feh"], var, b, g, grp["rg"], grp["rg_err"],
-            r_ref=priors.r_ref, feh_range=priors.feh_range, n_nodes=priors.rg_nodes, xp=xp,
-        )
-        return (lik if pointwise else xp.where(mask, lik, 0.0).sum()), 0.0
-    if kind is None:
-        mu, var = gaussian_moments(var, b, g, grp["rg"], grp["rg_err"], priors.r_ref)
-        prior = 0.0
-    else:
-        z = params[f"z_{name}"]
-        if kind == "affine":
-            rg, prior = grp["rg"] + grp["rg_err"] * z, -0.5 * z * z
-        else:
-            rg, prior = edge_map(z, grp["rg"], grp["rg_err"], priors.rg_range, xp)
-            prior = xp.where(mask, prior, -0.5 * z * z)  # padded slots: standard normal
-        mu = b + g * (rg - priors.r_ref)
-    if pointwise:
-        return truncnorm_logpdf_var(grp["feh"], mu, var, *priors.feh_range, xp), prior
-    return truncnorm_logpdf_var_sum(grp["feh"], mu, var, *priors.feh_range, mask, xp), prior
+
+    model: pm.Model
+    value_names: tuple[str, ...]
+    latent: tuple[str, ...]
+    groups: tuple[str, ...]
+    logp: Any
+    pointwise: Any
+
+    def args(self, params, d) -> list:
+        th = params["theta"]
+        out = [th[0], th[1], th[2], *(params[f"z_{name}"] for name in self.latent)]
+        out += [d[k] for k in _LOC_KEYS]
+        return out + [d[name][k] for name in self.groups for k in _GROUP_KEYS]
 
 
-def prior_logp_jax(prior: Prior):
-    """log p of a spec's prior as a JAX function of one value, from PyMC's own ``logp`` graph.
+_DENSITIES: dict[tuple, BinDensity] = {}
 
-    The family and its parameters are those of the PyMC model
-    (:func:`~.config.prior_variable`), so a prior changed in a spec changes
-    this route too.
+
+def bin_density(blocks: BinBlocks, priors: PriorConfig) -> BinDensity:
+    """The PyMC model of one bin (stars padded to the blocks' counts, masked) and its JAX log-density.
+
+    The model is written with the builders' parts: the spec's prior families
+    (:func:`~.config.prior_variable`), the gradient and intercept standardised
+    by the bin's pre-fit and the scatter sampled as sigma = |s0 + sse theta_2|
+    (:class:`~._math.SignedStandardize`), exactly as in
+    :meth:`~.gradient.BinGradientModel._build`; the latent R_g of
+    :func:`~.likelihood.latent_rg` and the likelihoods of
+    :mod:`.likelihood`, whose truncated-normal kernel is one PyTensor node
+    with a JAX implementation (:class:`~._math.TruncNormLogp`). The bin's
+    pre-fit and stars are inputs of the graph, so one compiled function
+    serves every bin. The log-density is PyMC's ``model.logp()`` (priors,
+    Jacobians, likelihood) through ``get_jaxified_graph``; the tests check
+    that its sum over bins is the joint PyMC model's, value and gradient.
     """
-    return _prior_logp_jax(prior.distribution, tuple(sorted((k, float(v)) for k, v in prior.parameters.items())))
-
-
-@cache
-def _prior_logp_jax(dist: str, params: tuple):
+    import pytensor
     import pytensor.tensor as pt
     from pymc.sampling.jax import get_jaxified_graph
+    from pytensor.graph.replace import graph_replace
 
-    value = pt.dscalar("value")
-    rv = getattr(pm, dist).dist(**dict(params))
-    fn = get_jaxified_graph(inputs=[value], outputs=[pm.logp(rv, value)])
-    return lambda x: fn(x)[0]
+    from ._math import SignedStandardize, Standardize, truncnorm_logpdf_var_sum
+    from .config import prior_variable
+    from .likelihood import feh_loglike, latent_rg
+
+    shapes = tuple((name, blocks.groups[name]["star"].shape[1]) for name in blocks.groups)
+    key = (shapes, tuple(sorted(blocks.latent.items())), blocks.treatment, repr(priors.to_dict()),
+           priors.r_ref, priors.feh_range, priors.rg_range, priors.rg_nodes)  # fmt: skip
+    if key in _DENSITIES:
+        return _DENSITIES[key]
+    jax_ops()  # registers the JAX implementation of the kernel node
+    lo, hi = priors.feh_range
+    # shared variables holding bin 0 while the model is built (PyMC's logp needs valued inputs),
+    # replaced by inputs of the compiled function below
+    loc = {k: pytensor.shared(float(blocks.loc[k][0]), name=k) for k in _LOC_KEYS}
+    data = {
+        name: {k: pytensor.shared(np.asarray(grp[k][0], dtype=bool if k == "mask" else float), name=f"{name}_{k}")
+               for k in _GROUP_KEYS}
+        for name, grp in blocks.groups.items()
+    }  # fmt: skip
+    per_star = []
+    slots = {
+        f"{name}_slot": np.arange(blocks.groups[name]["star"].shape[1]) for name in blocks.latent
+    }
+    with pm.Model(coords=slots) as model:
+        # in the model's own values; the bin's coordinates are put in below (PyMC's transforms
+        # cannot depend on graph inputs such as the bin's pre-fit)
+        g = prior_variable(priors.gradient, "gradient", default_transform=None)
+        b = prior_variable(priors.intercept, "intercept", default_transform=None)
+        s = prior_variable(priors.scatter, "scatter", default_transform=None)
+        for name, grp in data.items():
+            var = s * s * grp["ip2"] + grp["e2_ip2"]  # C25 eq. A4, (sigma^2 + dFeH^2) / P^2
+            kind = blocks.latent.get(name)
+            rg = grp["rg"]
+            if kind is not None:
+                n_pad = blocks.groups[name]["star"].shape[1]
+                with pm.Model(name=name):
+                    # the edge map for stars near a limit of R_g's support, else R = R_obs + dR raw
+                    edge = None if kind == "edge" else np.zeros(n_pad, dtype=bool)
+                    rg = latent_rg(rg, grp["rg_err"], priors.rg_range, edge, dims=f"{name}_slot")
+            treatment = "sample" if kind is not None else blocks.treatment
+            opts = {"edge": np.zeros(1, dtype=bool), "r_ref": priors.r_ref, "feh_range": priors.feh_range,
+                    "n_nodes": priors.rg_nodes}  # fmt: skip
+            lik = feh_loglike(treatment, grp["feh"], var, b, g, rg, grp["rg_err"], **opts)
+            per_star.append(pt.switch(grp["mask"], lik, 0.0))
+            if treatment == "integrate":
+                total = per_star[-1].sum()
+            else:
+                # one truncated normal per star: the masked-sum node (fewer logs in JAX) of the same kernel
+                mu, v = (b + g * (rg - priors.r_ref), var) if treatment == "sample" else gaussian_moments(
+                    var, b, g, rg, grp["rg_err"], priors.r_ref)  # fmt: skip
+                total = truncnorm_logpdf_var_sum(grp["feh"], mu, v, lo, hi, grp["mask"])
+            pm.Potential(f"feh_{name}", total)
+    values = {v.name: v for v in model.value_vars}
+    latent = tuple(blocks.latent)
+    names = [f"{name}::rg_raw" for name in latent]
+    shared = list(loc.values()) + [data[n][k] for n in data for k in _GROUP_KEYS]
+    free = [s.type(name=s.name) for s in shared]
+    free_loc = dict(zip(_LOC_KEYS, free, strict=False))
+    # the sampler's coordinates, as the full model's transforms (Standardize, SignedStandardize) have them
+    theta = [pt.dscalar(f"theta_{j}") for j in range(3)]
+    coords = {
+        "gradient": (Standardize(free_loc["g0"], free_loc["gse"]), theta[0]),
+        "intercept": (Standardize(free_loc["b0"], free_loc["bse"]), theta[1]),
+        "scatter": (SignedStandardize(free_loc["s0"], free_loc["sse"]), theta[2]),
+    }
+    swap = dict(zip(shared, free, strict=True))
+    jacobian = 0.0
+    for name, (tr, y) in coords.items():
+        swap[values[name]] = tr.backward(y)
+        jacobian = jacobian + tr.log_jac_det(y)
+    inputs = theta + [values[n] for n in names] + free
+    per_star = model.replace_rvs_by_values(per_star)  # the likelihood terms at the value variables
+    outputs = graph_replace([model.logp() + jacobian, *per_star], swap, strict=False)
+    names = ["gradient", "intercept", "scatter", *names]
+    logp_fn = get_jaxified_graph(inputs=inputs, outputs=outputs[:1])
+    point_fn = get_jaxified_graph(inputs=inputs, outputs=outputs[1:])
+    dens = BinDensity(
+        model=model,
+        value_names=tuple(names),
+        latent=latent,
+        groups=tuple(data),
+        logp=lambda *a: logp_fn(*a)[0],
+        pointwise=point_fn,
+    )
+    _DENSITIES[key] = dens
+    return dens
 
 
 def bin_log_density(params, d, blocks: BinBlocks, priors: PriorConfig, pointwise: bool = False):
-    """Log-density of one bin in the sampler's coordinates, up to a constant (JAX).
+    """Log-density of one bin in the sampler's coordinates (JAX), from :func:`bin_density`'s PyMC model.
 
     Parameters
     ----------
@@ -255,31 +348,42 @@ def bin_log_density(params, d, blocks: BinBlocks, priors: PriorConfig, pointwise
     d : dict
         One bin's slice of the blocks (``loc`` entries and the groups).
     pointwise : bool
-        Also return the per-star log-likelihood of each group.
+        Also return the per-star log-likelihood of each group (0 in padded slots).
     """
-    xp = jax_ops()
-    g, b, w = _line(params, d)
-    lp = (
-        prior_logp_jax(priors.gradient)(g)
-        + prior_logp_jax(priors.intercept)(b)
-        # sigma = |w|: the density of w is p(|w|) / 2, any family on the positive reals
-        + prior_logp_jax(priors.scatter)(xp.abs(w))
-    )
-    liks = {}
-    for name in blocks.groups:
-        lik, prior = _group_loglike(params, d, g, b, w, name, blocks, priors, pointwise)
-        if pointwise:
-            lik = xp.where(d[name]["mask"], lik, 0.0)
-            liks[name] = lik
-            lik = lik.sum()
-        lp = lp + lik + xp.asarray(prior).sum()
-    return (lp, liks) if pointwise else lp
+    dens = bin_density(blocks, priors)
+    args = dens.args(params, d)
+    lp = dens.logp(*args)
+    if not pointwise:
+        return lp
+    return lp, dict(zip(dens.groups, dens.pointwise(*args), strict=True))
+
+
+@cache
+def _star_ll_fn(treatment: str, r_ref: float, feh_range: tuple, n_nodes: int):
+    """Per-star log-likelihood of one star group without latent R_g as a JAX function of (g, b, w, stars)."""
+    import pytensor.tensor as pt
+    from pymc.sampling.jax import get_jaxified_graph
+
+    from .likelihood import feh_loglike
+
+    jax_ops()
+    g, b, w = (pt.dtensor3(n) for n in ("g", "b", "w"))  # (chain, draw, star)
+    star = {k: pt.dvector(k) for k in ("feh", "ip2", "e2_ip2", "rg", "rg_err")}
+    var = w * w * star["ip2"] + star["e2_ip2"]
+    ll = feh_loglike(treatment, star["feh"], var, b, g, star["rg"], star["rg_err"], edge=np.zeros(1, dtype=bool),
+                     r_ref=r_ref, feh_range=feh_range, n_nodes=n_nodes)  # fmt: skip
+    fn = get_jaxified_graph(inputs=[g, b, w, *star.values()], outputs=[ll])
+    return lambda g, b, w, s: fn(g, b, w, *(s[k] for k in star))[0]
 
 
 def _device_arrays(blocks: BinBlocks) -> dict[str, Any]:
     d: dict[str, Any] = {k: np.asarray(v, dtype=float) for k, v in blocks.loc.items()}
     for name, grp in blocks.groups.items():
-        d[name] = {k: np.asarray(v, dtype=bool if k == "mask" else float) for k, v in grp.items() if k != "star"}
+        d[name] = {
+            k: np.asarray(v, dtype=bool if k == "mask" else float)
+            for k, v in grp.items()
+            if k != "star"
+        }
     return d
 
 
@@ -294,7 +398,9 @@ def _initial_params(blocks: BinBlocks, chains: int, seed: int) -> dict[str, np.n
     return out
 
 
-def _star_log_likelihood(theta: np.ndarray, blocks: BinBlocks, priors: PriorConfig, d_all: dict) -> np.ndarray:
+def _star_log_likelihood(
+    theta: np.ndarray, blocks: BinBlocks, priors: PriorConfig, d_all: dict
+) -> np.ndarray:
     """Pointwise log-likelihood of every draw, (chain, draw, star) in star-table order, for one group without latent R_g.
 
     Each star takes its bin's line at each draw: one elementwise pass over
@@ -309,14 +415,20 @@ def _star_log_likelihood(theta: np.ndarray, blocks: BinBlocks, priors: PriorConf
     (name,) = blocks.groups
     slot = blocks.slot_index([name])  # star-table order -> flattened (bin, slot)
     k_of, _ = np.unravel_index(slot, blocks.groups[name]["star"].shape)
-    per_star = {key: v.ravel()[slot] for key, v in d_all[name].items()}  # d_all: _device_arrays(blocks)
+    per_star = {
+        key: v.ravel()[slot] for key, v in d_all[name].items()
+    }  # d_all: _device_arrays(blocks)
     loc = {key: v[k_of] for key, v in blocks.loc.items()}
+
+    star_ll = _star_ll_fn(
+        blocks.treatment, float(priors.r_ref), tuple(priors.feh_range), int(priors.rg_nodes)
+    )
 
     @jax.jit
     def ll(theta, loc, per_star):
         th = jnp.moveaxis(theta[:, k_of], 1, -2)  # (chain, star, draw, 3) -> (chain, draw, star, 3)
         g, b, w = _line({"theta": jnp.moveaxis(th, -1, 0)}, loc)
-        return _group_loglike({}, {name: per_star}, g, b, w, name, blocks, priors, pointwise=True)[0]
+        return star_ll(g, b, w, per_star)
 
     return np.asarray(ll(theta, loc, per_star))
 
@@ -410,6 +522,11 @@ def sample_bins_numpyro(
     k_bins = blocks.n_bins
     tree_map = jax.tree_util.tree_map
 
+    with report.step("building the log-density of one bin from the PyMC model"):
+        bin_density(
+            blocks, priors
+        )  # outside any JAX trace: its constants must not be traced values
+
     def potential_gen(d):
         return lambda p: -bin_log_density(p, d, blocks, priors)
 
@@ -436,7 +553,7 @@ def sample_bins_numpyro(
 
     def put(buf, value, *index):
         # buf[index] = value as a dynamic-update-slice: in place in a loop's carry
-        value = jnp.asarray(value, buf.dtype).reshape((1,) * len(index) + buf.shape[len(index):])
+        value = jnp.asarray(value, buf.dtype).reshape((1,) * len(index) + buf.shape[len(index) :])
         return jax.lax.dynamic_update_slice(buf, value, (*index, *(0,) * (buf.ndim - len(index))))
 
     def init_bin(key, z, d):
@@ -470,7 +587,9 @@ def sample_bins_numpyro(
 
             # the first chunk starts the chain: numpyro's init compiled with the kernel (as a
             # program of its own it took ~1 s more to compile)
-            s = jax.lax.cond(start == 0, lambda: init_bin(keys[k], at_bin(z0, k), dk), lambda: at_bin(states, k))
+            s = jax.lax.cond(
+                start == 0, lambda: init_bin(keys[k], at_bin(z0, k), dk), lambda: at_bin(states, k)
+            )
             s, bufs = jax.lax.fori_loop(start, stop, step, (s, bufs))
             return tree_map(lambda a, v: put(a, v, k), states, s), bufs
 
@@ -505,7 +624,9 @@ def sample_bins_numpyro(
     else:
         advance_fn = jax.jit(jax.vmap(advance_chain, in_axes=per_chain), donate_argnums=(0, 1))
         finish_fn = jax.jit(jax.vmap(finish_chain))
-    keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed), chains * k_bins)).reshape(chains, k_bins, -1)
+    keys = np.asarray(jax.random.split(jax.random.PRNGKey(seed), chains * k_bins)).reshape(
+        chains, k_bins, -1
+    )
     z0 = _initial_params(blocks, chains, seed)
     d_rep = tree_map(lambda x: np.broadcast_to(x, (chains,) + x.shape), d_all)
     inputs = (keys, z0, d_rep)
@@ -515,7 +636,9 @@ def sample_bins_numpyro(
     states = tree_map(lambda a: np.zeros((chains, k_bins, *a.shape), a.dtype), state)
     shapes = jax.eval_shape(record, state, tree_map(lambda x: x[0, 0], d_rep))
     bufs = tree_map(lambda a: np.zeros((chains, k_bins, draws, *a.shape), a.dtype), shapes)
-    edges = chunk_edges(tune, draws, (PROGRESS_UPDATES if progress else 1) if n_chunks is None else n_chunks)
+    edges = chunk_edges(
+        tune, draws, (PROGRESS_UPDATES if progress else 1) if n_chunks is None else n_chunks
+    )
 
     report.note(
         f"{k_bins} age bins x {chains} chains ({'in parallel' if in_parallel else 'one after another'}), "

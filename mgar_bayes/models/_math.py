@@ -9,8 +9,16 @@ produces NaN gradients.
 
 Each formula takes an ops namespace ``xp``: :data:`PT` (PyTensor, the default:
 the formula becomes part of a PyMC model) or :func:`jax_ops` (the same formula
-as a JAX function, for the per-bin sampler of :mod:`._binwise`). One formula,
-so the two cannot drift apart.
+as a JAX function). One formula, so the two cannot drift apart.
+
+The truncated-normal kernel of every [Fe/H] likelihood is one PyTensor node,
+:class:`TruncNormLogp` (per star, or summed over the stars of a mask): its
+value and analytic derivatives come from :func:`_truncnorm_core`, the same
+function for PyTensor (C and Numba backends: PyMC's and nutpie's NUTS) and
+for JAX, where the node is registered with ``jax_funcify`` as the fused kernel
+of :func:`_jax_truncnorm` (custom derivatives, fewer logs). So a PyMC model
+evaluated through ``get_jaxified_graph`` (the numpyro routes) runs the fast
+kernel, and nothing is written twice.
 """
 
 from __future__ import annotations
@@ -32,7 +40,9 @@ __all__ = [
     "truncnorm_logpdf_var_sum",
     "normal_logpdf",
     "normal_logpdf_inv",
+    "TruncNormLogp",
     "Standardize",
+    "SignedStandardize",
     "standardized_start",
     "constrained_start",
 ]
@@ -87,7 +97,140 @@ def jax_ops() -> SimpleNamespace:
         logsumexp=jss.logsumexp,
     )
     ops.truncnorm_logpdf_var, ops.truncnorm_logpdf_var_sum = _jax_truncnorm(jax, jnp)
+    _register_jax(ops)
     return ops
+
+
+def _truncnorm_core(x, mu, var, lower, upper, xp):
+    """Pieces of log TruncNormal(x | mu, sqrt(var)) on [lower, upper] and its partial derivatives.
+
+    The log-density is -z^2/2 - log(sqrt(2 pi)) + log(q) + extra, with
+    q = 1 / (Sigma Z) where the normaliser Z is exact and, 37 sigma or more
+    outside the interval, the asymptotic form of :func:`log_diff_ndtr`
+    (``extra``). The partials (d/dx, d/dmu, d/dvar) use phi(a)/Z and phi(b)/Z
+    from the same pieces rather than differentiating ``erfc``.
+
+    Returns
+    -------
+    z, q, extra : array_like
+    partials : tuple of array_like
+        d log p / dx, d/dmu, d/dvar.
+    """
+    inv = xp.rsqrt(var)
+    a, b = (lower - mu) * inv, (upper - mu) * inv
+    flip = a > 0  # reflect so that the lower limit is <= 0 (see log_diff_ndtr)
+    lo, hi = xp.where(flip, -b, a), xp.where(flip, -a, b)
+    near = hi >= _FAR
+    hi_near, hi_far = xp.maximum(hi, _FAR), xp.minimum(hi, _FAR)
+    inv_z = 2.0 / (
+        xp.erfc(-hi_near / np.sqrt(2.0)) - xp.erfc(-xp.minimum(lo, hi_near) / np.sqrt(2.0))
+    )
+    # far: the asymptotic log Z = -hi^2/2 - log(-hi) - log(sqrt(2 pi)) of log_diff_ndtr
+    q = xp.where(near, inv * inv_z, -inv * hi_far)
+    extra = xp.where(near, 0.0, 0.5 * hi_far * hi_far + _LOG_SQRT_2PI)
+    # -d log Z / da and d log Z / db: phi(a)/Z and phi(b)/Z near; far, the derivative of
+    # the asymptotic term, which depends on the upper limit after the reflection only
+    d_far = -hi_far - 1.0 / hi_far
+    pa = xp.where(near, xp.exp(-_LOG_SQRT_2PI - 0.5 * a * a) * inv_z, xp.where(flip, d_far, 0.0))
+    pb = xp.where(near, xp.exp(-_LOG_SQRT_2PI - 0.5 * b * b) * inv_z, xp.where(flip, 0.0, d_far))
+    z = (x - mu) * inv
+    zi = z * inv
+    f_mu = zi + (pb - pa) * inv
+    f_var = 0.5 * inv * inv * (z * z - 1.0 + pb * b - pa * a)
+    return z, q, extra, (-zi, f_mu, f_var)
+
+
+def _truncnorm_value(z, q, extra, xp):
+    return -0.5 * z * z - _LOG_SQRT_2PI + xp.log(q) + extra
+
+
+class TruncNormLogp:
+    """Marker base of the two kernel nodes (see :func:`truncnorm_node`)."""
+
+
+def _make_truncnorm_op(summed: bool):
+    from pytensor.compile.builders import OpFromGraph
+
+    class _Op(OpFromGraph, TruncNormLogp):
+        """log TruncNormal(x | mu, sqrt(var)) on [lower, upper], elementwise or masked sum (one node).
+
+        An ``OpFromGraph`` whose inner graph is :func:`_truncnorm_core`'s value
+        and whose gradient (``L_op``) is its analytic partials; its JAX
+        implementation (registered on first use of :func:`jax_ops`) is the
+        fused kernel with custom derivatives.
+        """
+
+        def __init__(self, *args, lower: float, upper: float, **kwargs):
+            self.lower, self.upper, self.summed = float(lower), float(upper), summed
+            super().__init__(*args, **kwargs)
+
+        def __eq__(self, other):
+            return self is other
+
+        def __hash__(self):
+            return id(self)
+
+    _Op.__name__ = _Op.__qualname__ = "TruncNormLogpSum" if summed else "TruncNormLogpVar"
+    return _Op
+
+
+@cache
+def _op_class(summed: bool):
+    return _make_truncnorm_op(summed)
+
+
+def truncnorm_node(x, mu, var, lower: float, upper: float, mask=None):
+    """The kernel as one PyTensor node: per element, or (``mask`` given) summed where ``mask``.
+
+    Inputs are broadcast to one shape first, so the node's gradient needs no
+    reduction (PyTensor's broadcast takes care of it outside).
+    """
+    lower, upper = float(lower), float(upper)
+    args = [pt.as_tensor_variable(v) for v in (x, mu, var)]
+    args = [pt.cast(v, "float64") for v in args]
+    if mask is not None:
+        args.append(pt.as_tensor_variable(mask).astype("bool"))
+    args = list(pt.broadcast_arrays(*args))
+    inner = [a.type() for a in args]
+    z, q, extra, partials = _truncnorm_core(*inner[:3], lower, upper, PT)
+    value = _truncnorm_value(z, q, extra, PT)
+    if mask is not None:
+        value = pt.switch(inner[3], value, 0.0).sum()
+
+    def lop(inputs, outputs, output_grads):
+        (g,) = output_grads
+        parts = _truncnorm_core(*inputs[:3], lower, upper, PT)[3]
+        if mask is not None:
+            grads = [pt.switch(inputs[3], g * p, 0.0) for p in parts]
+            from pytensor.gradient import DisconnectedType
+
+            return [*grads, DisconnectedType()()]
+        return [g * p for p in parts]
+
+    if mask is not None:
+        op = _op_class(True)(inner, [value], lower=lower, upper=upper, lop_overrides=lop,
+                             connection_pattern=[[True], [True], [True], [False]])  # fmt: skip
+    else:
+        op = _op_class(False)(inner, [value], lower=lower, upper=upper, lop_overrides=lop)
+    return op(*args)
+
+
+def _register_jax(ops) -> None:
+    """Give the kernel nodes their JAX implementation: the fused kernel of :func:`_jax_truncnorm`."""
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    tlv, tlv_sum = ops.truncnorm_logpdf_var, ops.truncnorm_logpdf_var_sum
+
+    def per_star(op, **kwargs):
+        lo, hi = op.lower, op.upper
+        return lambda x, mu, var: tlv(x, mu, var, lo, hi)
+
+    def summed(op, **kwargs):
+        lo, hi = op.lower, op.upper
+        return lambda x, mu, var, mask: tlv_sum(x, mu, var, lo, hi, mask)
+
+    jax_funcify.register(_op_class(False))(per_star)
+    jax_funcify.register(_op_class(True))(summed)
 
 
 def _jax_truncnorm(jax, jnp):
@@ -105,36 +248,24 @@ def _jax_truncnorm(jax, jnp):
     """
     from jax.custom_derivatives import SymbolicZero
 
-    erfc = jax.scipy.special.erfc
+    jops = SimpleNamespace(
+        rsqrt=jax.lax.rsqrt, where=jnp.where, maximum=jnp.maximum, minimum=jnp.minimum,
+        erfc=jax.scipy.special.erfc, exp=jnp.exp,
+    )  # fmt: skip
 
     def core(x, mu, var, lower, upper):
         # log-density = -z^2/2 - log(sqrt(2 pi)) + log(q) + extra, and its partial derivatives
-        inv = jax.lax.rsqrt(var)
-        a, b = (lower - mu) * inv, (upper - mu) * inv
-        flip = a > 0  # reflect so that the lower limit is <= 0 (see log_diff_ndtr)
-        lo, hi = jnp.where(flip, -b, a), jnp.where(flip, -a, b)
-        near = hi >= _FAR
-        hi_near, hi_far = jnp.maximum(hi, _FAR), jnp.minimum(hi, _FAR)
-        inv_z = 2.0 / (erfc(-hi_near / np.sqrt(2.0)) - erfc(-jnp.minimum(lo, hi_near) / np.sqrt(2.0)))
-        # far: the asymptotic log Z = -hi^2/2 - log(-hi) - log(sqrt(2 pi)) of log_diff_ndtr
-        q = jnp.where(near, inv * inv_z, -inv * hi_far)
-        extra = jnp.where(near, 0.0, 0.5 * hi_far * hi_far + _LOG_SQRT_2PI)
-        # -d log Z / da and d log Z / db: phi(a)/Z and phi(b)/Z near; far, the derivative of
-        # the asymptotic term, which depends on the upper limit after the reflection only
-        d_far = -hi_far - 1.0 / hi_far
-        pa = jnp.where(near, jnp.exp(-_LOG_SQRT_2PI - 0.5 * a * a) * inv_z, jnp.where(flip, d_far, 0.0))
-        pb = jnp.where(near, jnp.exp(-_LOG_SQRT_2PI - 0.5 * b * b) * inv_z, jnp.where(flip, 0.0, d_far))
-        z = (x - mu) * inv
-        zi = z * inv
-        f_mu = zi + (pb - pa) * inv
-        f_var = 0.5 * inv * inv * (z * z - 1.0 + pb * b - pa * a)
-        return z, q, extra, (-zi, f_mu, f_var)
+        return _truncnorm_core(x, mu, var, lower, upper, jops)
 
     def value(z, q, extra):
         return -0.5 * z * z - _LOG_SQRT_2PI + jnp.log(q) + extra
 
     def tangent(partials, tangents):
-        terms = [p * t for p, t in zip(partials, tangents, strict=True) if not isinstance(t, SymbolicZero)]
+        terms = [
+            p * t
+            for p, t in zip(partials, tangents, strict=True)
+            if not isinstance(t, SymbolicZero)
+        ]
         return sum(terms[1:], terms[0]) if terms else None
 
     @partial(jax.custom_jvp, nondiff_argnums=(3, 4))
@@ -155,7 +286,9 @@ def _jax_truncnorm(jax, jnp):
         return jnp.log(m.reshape(-1, 8).prod(axis=1)).sum() + np.log(2.0) * e.sum()
 
     def sum_value(z, q, extra, mask):
-        return jnp.where(mask, extra - 0.5 * z * z - _LOG_SQRT_2PI, 0.0).sum() + sum_log(jnp.where(mask, q, 1.0))
+        return jnp.where(mask, extra - 0.5 * z * z - _LOG_SQRT_2PI, 0.0).sum() + sum_log(
+            jnp.where(mask, q, 1.0)
+        )
 
     @partial(jax.custom_jvp, nondiff_argnums=(3, 4))
     def tlv_sum(x, mu, var, lower, upper, mask):
@@ -199,7 +332,9 @@ def log_diff_ndtr(a, b, xp=PT):
     near = hi >= _FAR
     hi_near = xp.maximum(hi, _FAR)
     hi_far = xp.minimum(hi, _FAR)
-    direct = 0.5 * (xp.erfc(-hi_near / np.sqrt(2.0)) - xp.erfc(-xp.minimum(lo, hi_near) / np.sqrt(2.0)))
+    direct = 0.5 * (
+        xp.erfc(-hi_near / np.sqrt(2.0)) - xp.erfc(-xp.minimum(lo, hi_near) / np.sqrt(2.0))
+    )
     # one log for both branches: log(direct) near, log(-hi) in the asymptotic term far
     log_x = xp.log(xp.where(near, direct, -hi_far))
     return xp.where(near, log_x, -0.5 * hi_far * hi_far - log_x - _LOG_SQRT_2PI)
@@ -235,7 +370,9 @@ def normal_logpdf_inv(x, mu, inv, log_inv):
 
 
 def _truncnorm_logpdf_inv(x, mu, inv, log_inv, lower, upper, xp):
-    return normal_logpdf_inv(x, mu, inv, log_inv) - log_diff_ndtr((lower - mu) * inv, (upper - mu) * inv, xp)
+    return normal_logpdf_inv(x, mu, inv, log_inv) - log_diff_ndtr(
+        (lower - mu) * inv, (upper - mu) * inv, xp
+    )
 
 
 def truncnorm_logpdf(x, mu, sigma, lower, upper, xp=PT):
@@ -252,6 +389,8 @@ def truncnorm_logpdf_var(x, mu, var, lower, upper, xp=PT):
     """
     if hasattr(xp, "truncnorm_logpdf_var"):
         return xp.truncnorm_logpdf_var(x, mu, var, lower, upper)
+    if xp is PT:
+        return truncnorm_node(x, mu, var, lower, upper)
     inv = xp.rsqrt(var)
     return _truncnorm_logpdf_inv(x, mu, inv, xp.log(inv), lower, upper, xp)
 
@@ -264,6 +403,8 @@ def truncnorm_logpdf_var_sum(x, mu, var, lower, upper, mask, xp=PT):
     """
     if hasattr(xp, "truncnorm_logpdf_var_sum"):
         return xp.truncnorm_logpdf_var_sum(x, mu, var, lower, upper, mask)
+    if xp is PT:
+        return truncnorm_node(x, mu, var, lower, upper, mask=mask)
     return xp.where(mask, truncnorm_logpdf_var(x, mu, var, lower, upper, xp), 0.0).sum()
 
 
@@ -281,6 +422,10 @@ class Standardize(Transform):
     ndim_supp = 0
 
     def __init__(self, loc, scale):
+        if isinstance(loc, pt.Variable) or isinstance(scale, pt.Variable):
+            # symbolic (inputs of a graph evaluated for many bins, see _binwise.bin_density)
+            self.loc, self.scale = pt.as_tensor_variable(loc), pt.as_tensor_variable(scale)
+            return
         self.loc = np.asarray(loc, dtype=float)
         self.scale = np.asarray(scale, dtype=float)
         if np.any(~np.isfinite(self.loc)) or np.any(~(self.scale > 0)):
@@ -293,8 +438,38 @@ class Standardize(Transform):
         return self.loc + self.scale * value
 
     def log_jac_det(self, value, *inputs):
-        return pt.zeros_like(value) + np.log(self.scale)
+        return pt.zeros_like(value) + pt.log(self.scale)
 
+
+class SignedStandardize(Standardize):
+    """x = |loc + scale * y| for a positive variable: the sampler moves through 0 instead of along log x.
+
+    Used (with ``default_transform=None``) for each bin's scatter sigma: the
+    density in y is p(|loc + scale y|) scale, two mirror images of the
+    posterior of sigma, which |.| maps back onto it (every term depends on
+    sigma^2, so the density is smooth through y = -loc / scale). In the old
+    bins C25's 1/P inflation lets sigma run down to ~0 (its posterior flat from
+    0 to ~0.005 dex), which in log sigma is an exponential tail beside a steep
+    edge: NUTS needed step sizes of 0.2 and 13-14 leapfrog steps per draw there,
+    in this coordinate 6-7, as in the young bins (benchmarks/c25_size.py).
+    ``loc`` is a moment estimate of sigma and ``scale`` its standard error
+    (:func:`~._binwise.scatter_prefit`).
+    """
+
+    name = "wstd"
+
+    def __init__(self, loc, scale):
+        if not (isinstance(loc, pt.Variable) or isinstance(scale, pt.Variable)):
+            if np.any(np.asarray(loc) < 0):
+                raise ValueError("SignedStandardize needs loc >= 0")
+        super().__init__(loc, scale)
+
+    def forward(self, value, *inputs):
+        # of the two mirror points, the one on the side of loc
+        return (value - self.loc) / self.scale
+
+    def backward(self, value, *inputs):
+        return pt.abs(self.loc + self.scale * value)
 
 
 def standardized_start(model) -> dict[str, np.ndarray]:
@@ -325,6 +500,8 @@ def constrained_start(model) -> dict[str, np.ndarray]:
         tr = model.rvs_to_transforms.get(rv)
         x = start[value.name]
         if tr is not None:
-            x = pt.as_tensor_variable(tr.backward(pt.as_tensor_variable(x), *rv.owner.inputs)).eval()
+            x = pt.as_tensor_variable(
+                tr.backward(pt.as_tensor_variable(x), *rv.owner.inputs)
+            ).eval()
         out[rv.name] = np.asarray(x)
     return out

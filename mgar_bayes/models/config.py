@@ -745,7 +745,7 @@ def load_model_spec(name_or_path: str | Path) -> ModelSpec:
     return spec_from_dict(data, name=data.get("name", path.stem), source=str(path))
 
 
-def prior_variable(prior: Prior, name: str, *, dims=None, transform=None):
+def prior_variable(prior: Prior, name: str, *, dims=None, transform=None, default_transform=...):
     """The PyMC variable of ``prior`` in the current model, sampled through ``transform``.
 
     :meth:`Prior.create_variable` takes no transform object; the builders
@@ -761,8 +761,13 @@ def prior_variable(prior: Prior, name: str, *, dims=None, transform=None):
         Name of the variable.
     dims : str or tuple of str, optional
     transform : pymc.logprob.transforms.Transform, optional
+    default_transform : Transform or None, optional
+        Replaces the family's own (None: ``transform`` alone maps the variable,
+        e.g. :class:`~._math.SignedStandardize` for a scatter).
     """
     import pymc as pm
 
     extra = {} if transform is None else {"transform": transform}
+    if default_transform is not ...:
+        extra["default_transform"] = default_transform
     return getattr(pm, prior.distribution)(name, **prior.parameters, dims=dims, **extra)

@@ -37,7 +37,7 @@ import pytensor.tensor as pt
 
 from ..binning import AgeBins, age_bin_probability
 from ._binwise import bin_blocks, sample_bins_numpyro
-from ._math import Standardize
+from ._math import SignedStandardize, Standardize
 from .base import (
     DroppedStarsWarning,
     ModelBuilder,
@@ -502,9 +502,12 @@ class BinGradientModel(_StarModel):
                 pr.intercept, "intercept", dims="age_bin",
                 transform=Standardize(pf.intercept[used], pf.intercept_se[used]),
             )  # fmt: skip
+            # sigma = |s0 + sse y| (SignedStandardize, from the bins' moment estimates): every backend
+            # samples the coordinates of the per-bin route
+            w = bin_blocks(data, pr, local, pf, used).loc
             scatter = prior_variable(
                 pr.scatter, "scatter", dims="age_bin",
-                transform=Standardize(np.log(pf.scatter[used]), 1.0),
+                transform=SignedStandardize(w["s0"], w["sse"]), default_transform=None,
             )  # fmt: skip
             # C25 eq. A4: Sigma^2 = (sigma^2 + dFeH^2) / P^2
             var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2

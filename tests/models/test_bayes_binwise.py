@@ -7,13 +7,20 @@ import pytensor.tensor as pt
 import pytest
 from bayes_helpers import FAST
 
-from mgar_bayes.models import BinGradientModel, PriorConfig, SamplerConfig
+from mgar_bayes.models import (
+    BinGradientModel,
+    PriorConfig,
+    SamplerConfig,
+    available_specs,
+    load_model_spec,
+)
 
 pytest.importorskip("numpyro")
 
 from mgar_bayes.models._binwise import (  # noqa: E402
     _device_arrays,
     bin_blocks,
+    bin_density,
     bin_log_density,
     chunk_edges,
     sample_bins_numpyro,
@@ -21,7 +28,9 @@ from mgar_bayes.models._binwise import (  # noqa: E402
 from mgar_bayes.models.gradient import prefit  # noqa: E402
 from mgar_bayes.models.likelihood import edge_stars  # noqa: E402
 
-NUMPYRO = SamplerConfig(backend="numpyro", draws=300, tune=300, chains=2, target_accept=0.9, log_likelihood=True)
+NUMPYRO = SamplerConfig(
+    backend="numpyro", draws=300, tune=300, chains=2, target_accept=0.9, log_likelihood=True
+)
 
 
 @pytest.fixture(scope="module")
@@ -35,36 +44,43 @@ def edgy(sim3):
     return stars, truth
 
 
-def _built(stars, bins, treatment):
-    m = BinGradientModel(priors=PriorConfig(rg_treatment=treatment), sampler=NUMPYRO)
+def _built(stars, bins, treatment, spec=None):
+    m = BinGradientModel(
+        spec, priors=None if spec else PriorConfig(rg_treatment=treatment), sampler=NUMPYRO
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         m.build_model(stars, bins, population="thin")
     return m
 
 
-def _points(m, rng):
-    """Two random points of the PyMC model and the same points as per-bin sampler parameters."""
+def _points(m, rng, n=2):
+    """Random points of the PyMC model and the same points as per-bin sampler parameters.
+
+    Both samplers move in the same coordinates (standardised gradient and
+    intercept, sigma = |s0 + sse theta_2|, unit-scale latent R_g); padded
+    slots of the per-bin arrays are held at 0.
+    """
     data, pr = m.data, m.priors
     used, local = m._used_bins(data)
-    pf = prefit(data, pr.r_ref)
-    blocks = bin_blocks(data, pr, local, pf, used)
+    blocks = bin_blocks(data, pr, local, prefit(data, pr.r_ref), used)
     names = {v.name.split("_")[0]: v.name for v in m.model.value_vars}
     edge = edge_stars(data.rg, data.rg_err, pr.rg_range)
     latent_star = np.arange(data.n) if pr.rg_treatment == "sample" else np.flatnonzero(edge)
     out = []
-    for _ in range(2):
+    for _ in range(n):
         theta = rng.normal(0.0, 1.0, size=(blocks.n_bins, 3))
         raw = rng.normal(0.0, 1.0, size=data.n)
-        point = {names["gradient"]: theta[:, 0], names["intercept"]: theta[:, 1], names["scatter"]: theta[:, 2]}
+        point = {
+            names["gradient"]: theta[:, 0],
+            names["intercept"]: theta[:, 1],
+            names["scatter"]: theta[:, 2],
+        }
         if "rg" in names:
             point[names["rg"]] = raw[latent_star]
         per_bin = []
-        # PyMC's scatter coordinate is u = log(scatter) - log(prefit scatter), the sampler's (scatter - s0) / sse
-        scatter = np.exp(np.log(pf.scatter[used]) + theta[:, 2])
-        theta_2 = (scatter - blocks.loc["s0"]) / blocks.loc["sse"]
         for k in range(blocks.n_bins):
-            p = {"theta": np.array([theta[k, 0], theta[k, 1], theta_2[k]])}
+            p = {"theta": theta[k]}
             for name in blocks.latent:
                 star = blocks.groups[name]["star"][k]
                 p[f"z_{name}"] = np.where(star >= 0, raw[np.maximum(star, 0)], 0.0)
@@ -75,62 +91,158 @@ def _points(m, rng):
 
 def _bin(d, k):
     """Bin k's slice of the sampler's data arrays."""
-    return {key: ({a: b[k] for a, b in v.items()} if isinstance(v, dict) else v[k]) for key, v in d.items()}
+    return {
+        key: ({a: b[k] for a, b in v.items()} if isinstance(v, dict) else v[k])
+        for key, v in d.items()
+    }
 
 
-@pytest.mark.parametrize("treatment", ["sample", "integrate", "gaussian"])
-def test_bin_density_matches_pymc_model(edgy, bins3, treatment):
-    """Sum over bins of the JAX density differs from the PyMC model's log p by a constant only.
+def _check_density(m, seed=5):
+    """The per-bin route's density (summed over bins) is the PyMC model's logp up to a constant; same gradient."""
+    import jax
 
-    The two differ in the scatter's coordinate: PyMC's u = log(scatter) - c,
-    the sampler's theta_2 = (scatter - s0) / sse, so log p_PyMC(u) = log p(theta_2)
-    + u + const, and the gradient in u is (scatter / sse) d/dtheta_2 + 1.
-    """
-    stars, _ = edgy
-    m = _built(stars, bins3, treatment)
-    blocks, points = _points(m, np.random.default_rng(5))
-    if treatment != "gaussian":
-        assert "edge" in blocks.groups and blocks.groups["edge"]["mask"].sum() >= 15
+    from mgar_bayes.models._math import jax_ops
+
+    jax_ops()  # double precision before anything is traced
+    blocks, points = _points(m, np.random.default_rng(seed), n=3)
+    bin_density(blocks, m.priors)  # compiled outside any JAX trace, as the sampler does
     d = _device_arrays(blocks)
     logp = m.model.compile_logp()
+    density = jax.jit(lambda p, dk: bin_log_density(p, dk, blocks, m.priors))
+    grad = jax.jit(jax.grad(lambda p, dk: bin_log_density(p, dk, blocks, m.priors)))
 
-    def jax_total(per_bin):
-        return sum(
-            float(bin_log_density(p, _bin(d, i), blocks, m.priors))
-            for i, p in enumerate(per_bin)
-        )
+    def total(per_bin):
+        return sum(float(density(p, _bin(d, i))) for i, p in enumerate(per_bin))
 
-    (pa, ba), (pb, bb) = points
-    u_a, u_b = (pt_[m.model.value_vars[2].name].sum() for pt_ in (pa, pb))
-    assert m.model.value_vars[2].name.startswith("scatter")
-    np.testing.assert_allclose(jax_total(ba) - jax_total(bb), logp(pa) - logp(pb) - (u_a - u_b), rtol=1e-9, atol=1e-6)
-    # sigma = |w|: the sampler's density is the same at -w (theta_2 -> -2 s0 / sse - theta_2)
+    (pa, ba), (pb, bb), (pc, bc) = points
+    np.testing.assert_allclose(total(ba) - total(bb), logp(pa) - logp(pb), rtol=1e-9, atol=1e-6)
+    np.testing.assert_allclose(total(bc) - total(bb), logp(pc) - logp(pb), rtol=1e-9, atol=1e-6)
+    # sigma = |w|: the density is the same at the mirror point theta_2 -> -2 s0 / sse - theta_2
     mirror = -2.0 * blocks.loc["s0"] / blocks.loc["sse"]
-    mirrored = [{**p, "theta": p["theta"] * np.array([1.0, 1.0, -1.0]) + np.array([0.0, 0.0, mirror[k]])} for k, p in enumerate(ba)]
-    np.testing.assert_allclose(jax_total(mirrored), jax_total(ba), rtol=1e-12)
+    mirrored = [
+        {**p, "theta": p["theta"] * np.array([1.0, 1.0, -1.0]) + np.array([0.0, 0.0, mirror[k]])}
+        for k, p in enumerate(ba)
+    ]
+    np.testing.assert_allclose(total(mirrored), total(ba), rtol=1e-12)
 
-    # the gradient the sampler follows (analytic derivatives of the likelihood) is PyMC's autodiff one
-    jax = pytest.importorskip("jax")
     value_vars = m.model.value_vars
-    dlogp = m.model.compile_fn(pt.grad(m.model.logp(), value_vars), inputs=value_vars, on_unused_input="ignore")
+    dlogp = m.model.compile_fn(
+        pt.grad(m.model.logp(), value_vars), inputs=value_vars, on_unused_input="ignore"
+    )
     want = dict(zip([v.name for v in value_vars], dlogp(pa), strict=True))
     names = {v.name.split("_")[0]: v.name for v in value_vars}
-    grad = jax.grad(bin_log_density)
     got_theta = np.zeros((blocks.n_bins, 3))
     got_latent = np.zeros(m.data.n)
     for k, p in enumerate(ba):
-        gk = grad(p, _bin(d, k), blocks, m.priors)
+        gk = grad(p, _bin(d, k))
         got_theta[k] = np.asarray(gk["theta"])
         for name in blocks.latent:
             star = blocks.groups[name]["star"][k]
             got_latent[star[star >= 0]] = np.asarray(gk[f"z_{name}"])[star >= 0]
-    scatter = blocks.loc["s0"] + blocks.loc["sse"] * np.array([p["theta"][2] for p in ba])
-    got_theta[:, 2] = got_theta[:, 2] * scatter / blocks.loc["sse"] + 1.0
     for j, var in enumerate(("gradient", "intercept", "scatter")):
-        np.testing.assert_allclose(got_theta[:, j], want[names[var]], rtol=1e-8, atol=1e-8, err_msg=var)
+        np.testing.assert_allclose(
+            got_theta[:, j], want[names[var]], rtol=1e-8, atol=1e-8, err_msg=var
+        )
     if "rg" in names:
-        latent = np.arange(m.data.n) if treatment == "sample" else np.flatnonzero(edge_stars(m.data.rg, m.data.rg_err, m.priors.rg_range))
+        pr = m.priors
+        latent = (
+            np.arange(m.data.n)
+            if pr.rg_treatment == "sample"
+            else np.flatnonzero(edge_stars(m.data.rg, m.data.rg_err, pr.rg_range))
+        )
         np.testing.assert_allclose(got_latent[latent], want[names["rg"]], rtol=1e-8, atol=1e-8)
+    return blocks
+
+
+PER_BIN_SPECS = [s for s in available_specs() if load_model_spec(s).builder == "bin_gradient"]
+#: one spec per R_g treatment runs by default; the other prior sets (same code, other families) are slow
+_DEFAULT_SPECS = {"c25", "marginal"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [s if s in _DEFAULT_SPECS else pytest.param(s, marks=pytest.mark.slow) for s in PER_BIN_SPECS],
+)
+def test_sampled_density_is_the_pymc_models_for_every_spec(edgy, bins3, name):
+    """For every per-bin spec in models/: the density NUTS samples per bin is the PyMC model's, value and gradient."""
+    stars, _ = edgy
+    spec = load_model_spec(name)
+    assert spec.sampler.backend == "numpyro"  # the shipped specs sample this route
+    m = _built(stars, bins3, None, spec)
+    blocks = _check_density(m)
+    if spec.structure.rg_treatment != "gaussian":
+        assert "edge" in blocks.groups and blocks.groups["edge"]["mask"].sum() >= 15
+
+
+def test_a_prior_family_changed_in_a_spec_changes_the_sampled_density(edgy, bins3, tmp_path):
+    """One TOML line (scatter ~ Exponential, gradient ~ StudentT) reaches the PyMC model and the per-bin route alike."""
+    path = tmp_path / "families.toml"
+    path.write_text(
+        'extends = "marginal"\n[priors]\nscatter = { dist = "Exponential", lam = 10.0 }\n'
+        'gradient = { dist = "StudentT", nu = 3.0, mu = 0.0, sigma = 0.1 }\n'
+    )
+    spec = load_model_spec(path)
+    stars, _ = edgy
+    m = _built(stars, bins3, None, spec)
+    assert (
+        m.model["scatter"].owner.op.name == "exponential"
+        and m.model["gradient"].owner.op.name == "t"
+    )
+    _check_density(m, seed=9)
+    # and the density differs from marginal's own at the same point (the prior is not ignored)
+    ref = _built(stars, bins3, None, load_model_spec("marginal"))
+    blocks, ((_, pts),) = _points(m, np.random.default_rng(1), n=1)
+    d = _device_arrays(blocks)
+    a = sum(float(bin_log_density(p, _bin(d, k), blocks, m.priors)) for k, p in enumerate(pts))
+    b = sum(float(bin_log_density(p, _bin(d, k), blocks, ref.priors)) for k, p in enumerate(pts))
+    assert abs(a - b) > 1.0
+
+
+def test_kernel_is_one_node_with_its_jax_implementation():
+    """PyTensor (C and Numba) and JAX evaluate the same truncated-normal node; JAX runs the fused kernel."""
+    import jax
+    from pymc.sampling.jax import get_jaxified_graph
+    from pytensor.link.jax.dispatch import jax_funcify
+
+    from mgar_bayes.models._math import (
+        PT,
+        TruncNormLogp,
+        _truncnorm_logpdf_inv,
+        jax_ops,
+        truncnorm_logpdf_var_sum,
+    )
+
+    rng = np.random.default_rng(0)
+    n = 500
+    x, mu, var = rng.uniform(-0.9, 0.4, n), rng.normal(-0.2, 0.5, n), rng.uniform(0.001, 0.2, n)
+    mu[:4] = [40.0, -40.0, 5.0, -8.0]  # beyond 37 sigma: the asymptotic normaliser
+    mask = rng.random(n) > 0.3
+    X, MU, V, MK = pt.dvector(), pt.dvector(), pt.dvector(), pt.vector(dtype="bool")
+    node = truncnorm_logpdf_var_sum(X, MU, V, -1.0, 0.5, MK)
+    assert isinstance(node.owner.op, TruncNormLogp)
+    inv = 1.0 / pt.sqrt(V)
+    formula = pt.switch(
+        MK, _truncnorm_logpdf_inv(X, MU, inv, pt.log(inv), -1.0, 0.5, PT), 0.0
+    ).sum()
+    outs = [node, *pt.grad(node, [X, MU, V]), formula, *pt.grad(formula, [X, MU, V])]
+    want = pytensor_fn([X, MU, V, MK], outs)(x, mu, var, mask)
+    for mode in ("FAST_RUN", "NUMBA"):
+        got = pytensor_fn([X, MU, V, MK], outs[:4], mode=mode)(x, mu, var, mask)
+        for a, b in zip(got, want[4:], strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-9, err_msg=mode)
+    jax_ops()
+    impl = jax_funcify.dispatch(type(node.owner.op))
+    assert impl.__name__ == "summed"  # the registered fused kernel, not the generic OpFromGraph one
+    fj = get_jaxified_graph([X, MU, V, MK], [node])
+    np.testing.assert_allclose(float(fj(x, mu, var, mask)[0]), want[4], rtol=1e-12)
+    g = jax.grad(lambda m_: fj(x, m_, var, mask)[0])(mu)
+    np.testing.assert_allclose(np.asarray(g), want[6], rtol=1e-10, atol=1e-9)
+
+
+def pytensor_fn(inputs, outputs, mode=None):
+    import pytensor
+
+    return pytensor.function(inputs, outputs, mode=mode)
 
 
 def test_per_bin_fit_agrees_with_pymc_backend(sim3, bins3, latent_fit):
@@ -163,7 +275,9 @@ def test_per_bin_log_likelihood_and_latent_layout(edgy, bins3, treatment):
     computed after sampling from the line's draws.
     """
     stars, _ = edgy
-    spec = SamplerConfig(backend="numpyro", draws=20, tune=50, chains=2, keep_latent=True, log_likelihood=True)
+    spec = SamplerConfig(
+        backend="numpyro", draws=20, tune=50, chains=2, keep_latent=True, log_likelihood=True
+    )
     m = BinGradientModel(priors=PriorConfig(rg_treatment=treatment), sampler=spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -183,8 +297,16 @@ def test_per_bin_log_likelihood_and_latent_layout(edgy, bins3, treatment):
             rv = model.values_to_rvs[v]
             x = post[rv.name].values[c, i]
             tr = fwd[v.name]
-            point[v.name] = x if tr is None else pt.as_tensor_variable(tr.forward(pt.as_tensor_variable(x), *rv.owner.inputs)).eval()
-        np.testing.assert_allclose(idata.log_likelihood["feh"].values[c, i], pointwise(point), rtol=1e-8, atol=1e-8)
+            point[v.name] = (
+                x
+                if tr is None
+                else pt.as_tensor_variable(
+                    tr.forward(pt.as_tensor_variable(x), *rv.owner.inputs)
+                ).eval()
+            )
+        np.testing.assert_allclose(
+            idata.log_likelihood["feh"].values[c, i], pointwise(point), rtol=1e-8, atol=1e-8
+        )
 
 
 def test_per_bin_same_seed_same_draws(sim3, bins3):
@@ -221,8 +343,12 @@ def test_scatter_prefit_recovers_the_model_scatter(w_true):
     sd = np.sqrt((w_true**2 + feh_err**2) / p_own**2)
     feh = b + g * (rg + rg_err * rng.normal(size=n) - 8.27) + sd * rng.normal(size=n)
     group = {
-        "feh": feh[None], "rg": rg[None], "rg_err": rg_err[None], "mask": np.ones((1, n), bool),
-        "ip2": p_own[None] ** -2, "e2_ip2": (feh_err / p_own)[None] ** 2,
+        "feh": feh[None],
+        "rg": rg[None],
+        "rg_err": rg_err[None],
+        "mask": np.ones((1, n), bool),
+        "ip2": p_own[None] ** -2,
+        "e2_ip2": (feh_err / p_own)[None] ** 2,
     }
     s0, sse = _scatter_prefit({"all": group}, {"g0": np.array([g]), "b0": np.array([b])}, 8.27)
     assert sse[0] > 0
@@ -251,7 +377,9 @@ def test_per_bin_draws_do_not_depend_on_chunking(edgy, bins3):
     chunk, put in star order at the end.
     """
     stars, _ = edgy
-    spec = SamplerConfig(backend="numpyro", draws=23, tune=31, chains=2, keep_latent=True, log_likelihood=True)
+    spec = SamplerConfig(
+        backend="numpyro", draws=23, tune=31, chains=2, keep_latent=True, log_likelihood=True
+    )
     m = BinGradientModel(priors=PriorConfig(rg_treatment="integrate"), sampler=spec)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -263,4 +391,6 @@ def test_per_bin_draws_do_not_depend_on_chunking(edgy, bins3):
     assert runs[0].posterior["rg_raw"].dims == ("chain", "draw", "edge_star")
     for group in ("posterior", "sample_stats", "log_likelihood"):
         for name, values in getattr(runs[0], group).data_vars.items():
-            np.testing.assert_array_equal(getattr(runs[1], group)[name].values, values.values, err_msg=name)
+            np.testing.assert_array_equal(
+                getattr(runs[1], group)[name].values, values.values, err_msg=name
+            )
