@@ -6,9 +6,11 @@ Prints, in one run:
 - the partitioned route (:func:`~mgar_bayes.partitioned.run_partitioned`: first
   pass, every partition's cuts, frames, 100 Monte-Carlo realisations, R_g, Z_max,
   selections, the partitioned ``stars.parquet``, the fits) on 1 and on 2 local
-  workers over the same sub-catalogue: stars/s and the 1 -> 2 worker speed-up;
-- the V21-size catalogue (default 4 x 10^6 stars) on 2 workers: wall time, stars/s,
-  and the peak resident memory of the whole process tree (client, scheduler,
+  workers over the same 250,000 stars: stars/s, the 1 -> 2 worker speed-up, and
+  whether the fits and cut-flow are those of the in-memory route;
+- the V21-size catalogue (default 4 x 10^6 stars; cut, with a NOTE, to what fits
+  ``--budget-minutes`` at the 2-worker rate just measured) on 2 workers: wall time,
+  stars/s, and the peak resident memory of the whole process tree (client, scheduler,
   nannies, workers; sampled every 0.2 s, shared pages counted once per process,
   so an upper bound);
 - the time extrapolated to 3 x 10^7 stars on N workers, from the measured
@@ -22,7 +24,7 @@ of ``--partition`` stars per file. Timings on a shared machine vary with its loa
 compare the figures of one run with each other.
 
 Usage: python benchmarks/scale.py [--n-stars 4000000] [--n-base 250000] [--partition 125000]
-                                  [--n-speedup 500000] [--workdir DIR]
+                                  [--partition-small 62500] [--budget-minutes 15] [--workdir DIR]
 """
 
 from __future__ import annotations
@@ -128,11 +130,14 @@ def main() -> None:
     )
     ap.add_argument("--partition", type=int, default=125_000, help="stars per Parquet file")
     ap.add_argument(
-        "--n-speedup", type=int, default=500_000, help="stars of the 1 vs 2 worker runs"
+        "--partition-small", type=int, default=62_500, help="stars per file of the speed-up runs"
     )
+    ap.add_argument("--budget-minutes", type=float, default=15.0,
+                    help="the large run is cut to what fits this budget at the measured 2-worker rate")  # fmt: skip
     ap.add_argument("--workdir", default=None, help="scratch directory (default: a temporary one)")
     args = ap.parse_args()
     work = Path(args.workdir or tempfile.mkdtemp(prefix="mgar-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
     cfg = PipelineConfig()  # the papers' settings: 100 Monte-Carlo realisations, duplicate cut
     print(f"machine: {os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.1f} GiB, "
           f"load average {os.getloadavg()[0]:.1f} at start; n_mc = {cfg.orbits.n_mc}")  # fmt: skip
@@ -149,29 +154,31 @@ def main() -> None:
           f"peak {mem.peak / 2**30:.2f} GiB (one process)")  # fmt: skip
 
     warm = base.iloc[:2000]
+    # the same stars partitioned: the 1 -> 2 worker speed-up, and the in-memory answer
     small = work / "small"
-    n_small = write_dataset(base, args.n_speedup, args.partition, small)
+    n_small = write_dataset(base, args.n_base, args.partition_small, small)
     runs = {}
     for w in (1, 2):
         res, wall, t_up, peak = partitioned(small, w, cfg, work / f"out{w}", warm)
         runs[w] = wall
+        equal = res.fits.equals(ref.fits) and res.cutflow.equals(ref.cutflow)
         print(f"partitioned {n_small:>10,d} stars, {w} worker(s): {wall:7.1f} s  {n_small / wall:8,.0f} stars/s  "
               f"(+ {t_up:.1f} s start-up: cluster, imports, potential tables)  peak {peak / 2**30:.2f} GiB "
-              f"(process tree)  load {os.getloadavg()[0]:.1f}")  # fmt: skip
+              f"(process tree)  load {os.getloadavg()[0]:.1f}; same fits and cut-flow as in memory: {equal}")  # fmt: skip
     speedup = runs[1] / runs[2]
     print(f"speed-up 1 -> 2 workers: {speedup:.2f}x")
-    # the partitioned route gives the in-memory answer (the first copy is the 250,000 stars)
-    if n_small >= args.n_base:
-        sub = work / "same"
-        write_dataset(base, args.n_base, args.partition // 2, sub)
-        with dask_client(workers=2) as client:
-            same = run_partitioned(sub, cfg, client=client)
-        equal = same.fits.equals(ref.fits) and same.cutflow.equals(ref.cutflow)
-        print(f"same fits and cut-flow as in memory on the {args.n_base:,d} stars: {equal}")
 
+    # the V21-size run, or the largest that fits the time budget at the rate just measured
+    rate2 = n_small / runs[2]
+    fits_in = int(0.8 * rate2 * 60.0 * args.budget_minutes) // args.partition * args.partition
+    n_big = args.n_stars if fits_in >= args.n_stars else max(fits_in, args.partition)
+    if n_big < args.n_stars:
+        print(f"NOTE: {args.n_stars:,d} stars do not fit in {args.budget_minutes:g} min at the {rate2:,.0f} "
+              f"stars/s just measured on 2 workers (machine load {os.getloadavg()[0]:.1f}); running "
+              f"{n_big:,d} stars instead")  # fmt: skip
     big = work / "big"
     shutil.rmtree(small, ignore_errors=True)
-    n_big = write_dataset(base, args.n_stars, args.partition, big)
+    n_big = write_dataset(base, n_big, args.partition, big)
     res, wall, t_up, peak = partitioned(big, 2, cfg, work / "outbig", warm)
     rate_big = n_big / wall
     print(

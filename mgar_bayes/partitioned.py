@@ -77,6 +77,8 @@ log = logging.getLogger(__name__)
 # a HATS catalogue (or a collection of one with its margins) holds one of these at its root
 _HATS_MARKERS = ("collection.properties", "hats.properties", "properties")
 _POSITION_COLUMNS = ("source_id", "ra", "dec", "snr")
+# the unit check reads the medians of a keyed sample of this many stars (all of a smaller catalogue)
+UNIT_SAMPLE = 100_000
 
 
 def _scale_missing(what: str) -> ImportError:
@@ -110,12 +112,15 @@ class PartitionedCatalogue:
         Column names of the stored table.
     labels : list of str
         One name per partition, for messages (its HEALPix pixel or number).
+    n_rows : int or None
+        Stars in the catalogue, from its metadata.
     """
 
     path: str
     kind: str
     columns: tuple[str, ...]
     labels: list[str] = field(default_factory=list)
+    n_rows: int | None = None
 
     @property
     def n_partitions(self) -> int:
@@ -186,7 +191,9 @@ def open_partitioned(path: str | os.PathLike) -> PartitionedCatalogue:
             ) from exc
         labels = [f"{text} HEALPix {p}" for p in cat.get_healpix_pixels()]
         cols = tuple(str(c) for c in cat.all_columns if c != "_healpix_29")
-        return PartitionedCatalogue(text, "hats", cols, labels)
+        n_rows = cat.hc_structure.catalog_info.total_rows
+        n_rows = int(n_rows) if n_rows is not None else None
+        return PartitionedCatalogue(text, "hats", cols, labels, n_rows)
     if root.is_dir():
         files = sorted(root.rglob("*.parquet")) + sorted(root.rglob("*.pq"))
         pattern = text
@@ -209,7 +216,12 @@ def open_partitioned(path: str | os.PathLike) -> PartitionedCatalogue:
             f"{text}: cannot read as a Parquet dataset: {type(exc).__name__}: {exc}"
         ) from exc
     labels = [f"{text} partition {i}" for i in range(ddf.npartitions)]
-    return PartitionedCatalogue(text, "parquet", tuple(str(c) for c in ddf.columns), labels)
+    import pyarrow.dataset as pads
+
+    n_rows = pads.dataset([str(f) for f in sorted(set(files))], format="parquet").count_rows()
+    return PartitionedCatalogue(
+        text, "parquet", tuple(str(c) for c in ddf.columns), labels, int(n_rows)
+    )
 
 
 def _numpy_frame(part: pd.DataFrame) -> pd.DataFrame:
@@ -333,31 +345,59 @@ def preprocess_partition(
     )
 
 
-def _positions(part: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """The first pass's columns of one partition, as the validated table would hold them."""
+def _first_pass_part(
+    part: pd.DataFrame, columns: tuple[str, ...], units: tuple[str, ...], below: int
+):
+    """One partition's ids and positions, and its stars of the unit-check sample (keys below ``below``)."""
+    from .orbits import star_keys
+
     part = _numpy_frame(part)
     out = pd.DataFrame({"source_id": part["source_id"]})
     for c in columns[1:]:
         out[c] = pd.to_numeric(part[c], errors="coerce").astype(np.float64)
-    return out
+    sample = pd.DataFrame()
+    if units and len(part) and not part["source_id"].isna().any():
+        try:
+            inside = star_keys(part["source_id"].to_numpy()) < np.uint64(below)
+        except (TypeError, ValueError):  # bad ids: the partition's validation names them
+            inside = np.zeros(len(part), dtype=bool)
+        sample = pd.DataFrame(
+            {c: pd.to_numeric(part[c], errors="coerce").astype(np.float64)[inside] for c in units}
+        )
+    return out, sample
 
 
 def _first_pass(cat: PartitionedCatalogue, cfg: PipelineConfig, compute) -> np.ndarray | None:
-    """Refuse duplicated ``source_id``; the ``source_id`` the duplicate cut removes (None: cut off)."""
+    """Refuse duplicated ``source_id`` and implausible units; the ``source_id`` the duplicate cut removes.
+
+    The units are judged as :func:`~mgar_bayes.schema.check_plausible_units`
+    judges them in memory, by column medians, over the stars whose key lies in
+    the lowest ``UNIT_SAMPLE / n_rows`` of the key range (every star of a
+    smaller catalogue; the same stars for any partitioning). None: the
+    duplicate cut is off.
+    """
     from dask import delayed
+
+    from .schema import _UNIT_LIMITS, check_plausible_units
 
     dup_cut = cfg.cuts.duplicate_radius is not None and {"ra", "dec"} <= set(cat.columns)
     if "source_id" not in cat.columns:
         raise CatalogueError(f"{cat.path}: no 'source_id' column (required; the Monte-Carlo draws are keyed by it); "
                              f"columns: {sorted(cat.columns)}")  # fmt: skip
     cols = tuple(c for c in (_POSITION_COLUMNS if dup_cut else ("source_id",)) if c in cat.columns)
-    parts = cat.delayed(list(cols))
-    tables = compute([delayed(_positions)(p, cols) for p in parts], "first pass (ids, positions)")
-    table = (
-        pd.concat([t for t in tables if len(t)], ignore_index=True) if tables else pd.DataFrame()
-    )
+    units = tuple(c for c, _, _ in _UNIT_LIMITS if c in cat.columns)
+    frac = 1.0 if not cat.n_rows else min(1.0, UNIT_SAMPLE / cat.n_rows)
+    below = 2**64 - 1 if frac >= 1.0 else int(frac * 2.0**64)
+    parts = cat.delayed(list(dict.fromkeys(cols + units)))
+    tasks = [delayed(_first_pass_part)(p, cols, units, below) for p in parts]
+    pairs = compute(tasks, "first pass (ids, positions)")
+    tables = [t for t, _ in pairs if len(t)]
+    table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     if len(table) == 0:
         raise CatalogueError(f"{cat.path}: the catalogue is empty (no stars)")
+    samples = [u for _, u in pairs if len(u)]
+    if samples:
+        check_plausible_units(pd.concat(samples, ignore_index=True), cat.path)
     ids = table["source_id"]
     dup = ids.duplicated(keep=False).to_numpy()
     if dup.any():
@@ -645,6 +685,7 @@ def crossmatch_hats(
     columns: list[str] | None = None,
     rename: dict[str, str] | None = None,
     suffix: str = "_hats",
+    margin_cache: str | os.PathLike | None = None,
 ):
     """Cross-match a user's table (e.g. spectroscopic) with a HATS catalogue (e.g. Gaia DR3) through LSDB.
 
@@ -668,6 +709,9 @@ def crossmatch_hats(
         replaces a column of ``table`` with that name.
     suffix : str
         Suffix of the other HATS columns in the result.
+    margin_cache : path-like, optional
+        The HATS catalogue's margin cache: matches across a HEALPix boundary
+        (LSDB warns that they may be missed without it).
 
     Returns
     -------
@@ -686,7 +730,8 @@ def crossmatch_hats(
                 f"the table to cross-match has no '{c}' column [deg]; columns: {sorted(table.columns)}"
             )
     left = lsdb.from_dataframe(table, ra_column="ra", dec_column="dec")
-    right = lsdb.open_catalog(str(hats_path), columns=columns or "all")
+    right = lsdb.open_catalog(str(hats_path), columns=columns or "all",
+                              margin_cache=str(margin_cache) if margin_cache is not None else None)  # fmt: skip
     matched = left.crossmatch(right, radius_arcsec=radius_arcsec, n_neighbors=1, suffixes=("", suffix),
                               suffix_method="overlapping_columns", log_changes=False)  # fmt: skip
     if rename:
