@@ -81,6 +81,7 @@ __all__ = [
 ]
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
+FIT_METHODS = ("nuts", "laplace")
 BUILDERS = ("bin_gradient", "hierarchical", "trend")
 AGE_TREATMENTS = ("inflate", "mixture")
 RG_TREATMENTS = ("integrate", "sample", "gaussian")
@@ -443,6 +444,11 @@ class SamplerConfig:
     log_likelihood : bool
         Store the pointwise log-likelihood (needed for LOO and power-scaling; draws x
         stars values per population, so off unless asked: `mgar fit --log-likelihood`).
+    method : str
+        ``"nuts"`` (default) or ``"laplace"``: per-bin models only, the Laplace
+        approximation of each bin checked by Pareto-smoothed importance
+        sampling, NUTS (with ``backend``) for a bin that fails the check
+        (:mod:`mgar_bayes.models.laplace`).
     """
 
     backend: str = "pymc"
@@ -454,10 +460,13 @@ class SamplerConfig:
     max_tree_depth: int = 10
     keep_latent: bool = False
     log_likelihood: bool = False
+    method: str = "nuts"
 
     def __post_init__(self):
         if self.backend not in BACKENDS:
             raise ValueError(f"sampler.backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.method not in FIT_METHODS:
+            raise ValueError(f"sampler.method must be one of {FIT_METHODS}, got {self.method!r}")
         for name in ("draws", "chains", "cores", "max_tree_depth"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"sampler.{name} must be >= 1, got {getattr(self, name)}")
@@ -502,6 +511,11 @@ class ModelSpec:
         if self.builder not in BUILDERS:
             raise ValueError(
                 f"model spec {self.name!r}: builder must be one of {BUILDERS}, got {self.builder!r}"
+            )
+        if self.sampler.method == "laplace" and self.builder != "bin_gradient":
+            raise ValueError(
+                f"model spec {self.name!r}: sampler.method = 'laplace' is for the per-bin builder "
+                f"'bin_gradient', not {self.builder!r}; use method = 'nuts'"
             )
         if self.builder == "bin_gradient" and self.structure.age_treatment != "inflate":
             raise ValueError(

@@ -470,6 +470,10 @@ class BinGradientModel(_StarModel):
         return used, np.searchsorted(used, data.bin_idx)
 
     def _run_sampler(self, seed: int, progress: bool) -> az.InferenceData:
+        if self.sampler.method == "laplace":
+            from .laplace import fit_bins_laplace
+
+            return fit_bins_laplace(self, seed, progress)
         if self.sampler.backend != "numpyro":
             return super()._run_sampler(seed, progress)
         # the bins are independent: each gets its own NUTS adaptation, all in one compiled call
