@@ -146,6 +146,7 @@ def run_robustness(
     bayes_spec: str = "marginal",
     bayes_overrides: dict | None = None,
     seed: int = 0,
+    bayes_method: str = "laplace",
     executor=None,
 ) -> tuple[pd.DataFrame, dict]:
     """Fit every variant; return the tidy table and the preprocessing info per set-up.
@@ -169,6 +170,10 @@ def run_robustness(
         Changes to that spec, e.g. ``{"sampler": {"draws": 300}}``.
     seed : int
         Sampler seed for ``"bayes"``.
+    bayes_method : str
+        ``"laplace"`` (default for a per-bin spec: each bin's Laplace
+        approximation, checked by PSIS, NUTS for a bin that fails) or
+        ``"nuts"`` (see :mod:`mgar_bayes.models.laplace`).
     executor : concurrent.futures.Executor, optional
         Runs the units of work (the preprocessing of each Galaxy set-up) with
         its ``map``, e.g. a Dask cluster's ``client.get_executor()``; None:
@@ -217,7 +222,7 @@ def run_robustness(
         if "bayes" in methods:
             # the models read R_g: give them the present-day radius under that name
             fit_stars = stars.assign(R_g=stars["R"], R_g_err=stars["R_err"]) if v.radius == "R" else stars
-            bayes = _bayes_fits(fit_stars, bins, list(sels), bayes_spec, bayes_overrides, seed)
+            bayes = _bayes_fits(fit_stars, bins, list(sels), bayes_spec, bayes_overrides, seed, bayes_method)
             fits = bayes if fits is None else pd.concat([fits, bayes], ignore_index=True)
         for r in fits.itertuples(index=False):
             rows.append(
@@ -232,13 +237,16 @@ def run_robustness(
 
 
 
-def _bayes_fits(stars, bins, populations, spec_name, overrides, seed) -> pd.DataFrame:
+def _bayes_fits(stars, bins, populations, spec_name, overrides, seed, method="laplace") -> pd.DataFrame:
     """Posterior mean and sd of each bin's gradient, in the per-bin fit table's layout."""
     import warnings
 
     from .models import builder_for, load_model_spec
 
-    spec = load_model_spec(spec_name).replace(overrides)
+    spec = load_model_spec(spec_name)
+    if spec.builder == "bin_gradient":  # the Laplace route is for per-bin models
+        spec = spec.replace({"sampler": {"method": method}})
+    spec = spec.replace(overrides)
     rows = []
     for pop in populations:
         if not (stars["population"] == pop).any():

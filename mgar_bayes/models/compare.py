@@ -90,6 +90,7 @@ def prior_sensitivity(
     seed: int = 0,
     overrides: dict | None = None,
     progress: bool = False,
+    method: str = "laplace",
 ) -> pd.DataFrame:
     """Re-fit under each prior set and report how far each bin's posterior moves.
 
@@ -106,6 +107,10 @@ def prior_sensitivity(
         Seed of every fit.
     overrides : dict, optional
         Applied to every spec (e.g. ``{"sampler": {"draws": 300}}``).
+    method : str
+        Fit method of the per-bin specs: ``"laplace"`` (default: each bin's
+        Laplace approximation, checked by PSIS, NUTS for a bin that fails;
+        :mod:`~mgar_bayes.models.laplace`) or ``"nuts"``.
 
     Returns
     -------
@@ -118,7 +123,10 @@ def prior_sensitivity(
 
     tables = []
     for s in specs:
-        spec = (load_model_spec(s) if isinstance(s, str) else s).replace(overrides)
+        spec = load_model_spec(s) if isinstance(s, str) else s
+        if spec.builder == "bin_gradient":
+            spec = spec.replace({"sampler": {"method": method}})
+        spec = spec.replace(overrides)
         builder = builder_for(spec)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
