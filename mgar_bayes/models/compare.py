@@ -9,7 +9,6 @@ import arviz as az
 import numpy as np
 import pandas as pd
 import xarray as xr
-from scipy import stats
 
 from ..binning import AgeBins
 from .base import ModelBuilder
@@ -17,10 +16,22 @@ from .config import ModelSpec, load_model_spec
 
 __all__ = ["compare_with_ols", "prior_sensitivity", "add_log_prior", "power_scaling_sensitivity"]
 
-OLS_COLUMNS = ["population", "method", "age_lo", "age_hi", "age_center", "n_stars", "gradient", "gradient_err", "intercept"]
+OLS_COLUMNS = [
+    "population",
+    "method",
+    "age_lo",
+    "age_hi",
+    "age_center",
+    "n_stars",
+    "gradient",
+    "gradient_err",
+    "intercept",
+]
 
 
-def compare_with_ols(posterior_table: pd.DataFrame, ols_table: pd.DataFrame, *, method: str = "ols") -> pd.DataFrame:
+def compare_with_ols(
+    posterior_table: pd.DataFrame, ols_table: pd.DataFrame, *, method: str = "ols"
+) -> pd.DataFrame:
     """Per-bin difference posterior - OLS in units of the combined error.
 
     Parameters
@@ -43,7 +54,11 @@ def compare_with_ols(posterior_table: pd.DataFrame, ols_table: pd.DataFrame, *, 
         z = diff / sqrt(err_bayes^2 + err_ols^2); bins in only one table are
         left out.
     """
-    missing = [c for c in ("population", "method", "age_lo", "age_hi", "gradient", "gradient_err") if c not in ols_table.columns]
+    missing = [
+        c
+        for c in ("population", "method", "age_lo", "age_hi", "gradient", "gradient_err")
+        if c not in ols_table.columns
+    ]
     if missing:
         raise ValueError(f"OLS table: missing column(s) {missing}")
     ols = ols_table[ols_table["method"] == method].copy()
@@ -140,48 +155,76 @@ def prior_sensitivity(
         t = t.set_index("age_lo")
         common = t.index.intersection(ref.index)
         t = t.loc[common].copy()
-        t["shift_sd"] = (t["gradient"] - ref.loc[common, "gradient"]) / ref.loc[common, "gradient_err"]
+        t["shift_sd"] = (t["gradient"] - ref.loc[common, "gradient"]) / ref.loc[
+            common, "gradient_err"
+        ]
         t["sd_ratio"] = t["gradient_err"] / ref.loc[common, "gradient_err"]
         rows.append(t.reset_index())
     out = pd.concat(rows, ignore_index=True)
-    return out[["spec", "population", "age_lo", "age_hi", "age_center", "gradient", "gradient_err", "shift_sd", "sd_ratio"]]
+    return out[
+        [
+            "spec",
+            "population",
+            "age_lo",
+            "age_hi",
+            "age_center",
+            "gradient",
+            "gradient_err",
+            "shift_sd",
+            "sd_ratio",
+        ]
+    ]
 
 
 def add_log_prior(builder: ModelBuilder) -> az.InferenceData:
-    """Add a ``log_prior`` group (pointwise log prior densities of the model's priors).
+    """Add a ``log_prior`` group: each draw's log prior density of every parameter, from the model's own graph.
 
-    Computed with SciPy from the spec, because the per-star latent R_g is not
-    kept in the posterior (PyMC's ``compute_log_prior`` needs every variable)
-    and is a measurement model rather than a prior to be scaled.
+    The terms are PyMC's ``logp`` of the model's free variables, taken in
+    their own (constrained) values without transforms or Jacobians, as
+    ``pm.compute_log_prior`` does; it is not called itself because it needs
+    every free variable in the posterior, and the per-star latent R_g is not
+    kept (it is a measurement model rather than a prior to be scaled, and
+    the priors of the bins and of the MGAR line do not depend on it). So a
+    prior family changed in a spec changes these terms too.
+
+    Raises
+    ------
+    RuntimeError
+        A prior depends on a variable the posterior does not hold.
     """
+    from pymc.model.transform.conditioning import remove_value_transforms
+
     idata = builder._require_idata()
     post = idata.posterior
-    pr = builder.priors
-    lp: dict[str, xr.DataArray] = {}
-
-    def put(name, values):
-        lp[name] = xr.DataArray(values, coords=post[name].coords, dims=post[name].dims)
-
-    if "trend_slope" in post:
-        put("trend_intercept", stats.norm.logpdf(post["trend_intercept"].values, 0.0, pr.trend_intercept_sigma))
-        put("trend_slope", stats.norm.logpdf(post["trend_slope"].values, 0.0, pr.trend_slope_sigma))
-        put("trend_scatter", stats.halfcauchy.logpdf(post["trend_scatter"].values, scale=pr.trend_scatter_beta))
-    if "scatter" in post:  # star models
-        if "trend_slope" in post:
-            age = idata.constant_data["age_center"]
-            line = post["trend_intercept"] + post["trend_slope"] * (age - pr.age_ref)
-            put("gradient", stats.norm.logpdf(post["gradient"].values, line.values, post["trend_scatter"].values[..., None]))
-        else:
-            put("gradient", stats.norm.logpdf(post["gradient"].values, pr.gradient_mu, pr.gradient_sigma))
-        put("intercept", stats.norm.logpdf(post["intercept"].values, pr.intercept_mu, pr.intercept_sigma))
-        put("scatter", stats.halfnorm.logpdf(post["scatter"].values, scale=pr.scatter_sigma))
+    model = remove_value_transforms(builder.model)
+    latent = set(getattr(builder, "_latent_vars", ()))
+    names = [rv.name for rv in model.free_RVs if rv.name in post and rv.name not in latent]
+    rvs = [model[n] for n in names]
+    values = [model.rvs_to_values[rv] for rv in rvs]
+    terms = model.logp(vars=rvs, sum=False, jacobian=False)
+    try:
+        fn = model.compile_fn(terms, inputs=values, on_unused_input="ignore", point_fn=False)
+    except Exception as exc:  # noqa: BLE001 - a prior that needs a variable left out of the posterior
+        raise RuntimeError(
+            f"log prior: a prior needs a variable the posterior does not hold ({exc})"
+        ) from exc
+    draws = {n: post[n].values for n in names}
+    n_chain, n_draw = post.sizes["chain"], post.sizes["draw"]
+    out = {n: np.empty(draws[n].shape) for n in names}
+    for c in range(n_chain):
+        for i in range(n_draw):
+            for n, v in zip(names, fn(*(draws[m][c, i] for m in names)), strict=True):
+                out[n][c, i] = v
+    lp = {n: xr.DataArray(out[n], coords=post[n].coords, dims=post[n].dims) for n in names}
     if "log_prior" in idata:
         del idata["log_prior"]
     idata.add_groups({"log_prior": xr.Dataset(lp)})
     return idata
 
 
-def power_scaling_sensitivity(builder: ModelBuilder, var_names: Sequence[str] = ("gradient",)) -> pd.DataFrame:
+def power_scaling_sensitivity(
+    builder: ModelBuilder, var_names: Sequence[str] = ("gradient",)
+) -> pd.DataFrame:
     """ArviZ power-scaling sensitivity (``az.psens``, Kallioinen et al. 2024) of a fit.
 
     Returns

@@ -779,9 +779,12 @@ def prior_variable(prior: Prior, name: str, *, dims=None, transform=None, defaul
         Replaces the family's own (None: ``transform`` alone maps the variable,
         e.g. :class:`~._math.SignedStandardize` for a scatter).
     """
+    import numpy as np
     import pymc as pm
 
     extra = {} if transform is None else {"transform": transform}
     if default_transform is not ...:
         extra["default_transform"] = default_transform
-    return getattr(pm, prior.distribution)(name, **prior.parameters, dims=dims, **extra)
+    # as float64 arrays: PyTensor would make a float such as 3.0 a float32 constant (lam = 3 -> scale 1/3 to 1e-8)
+    params = {k: np.asarray(v, dtype="float64") for k, v in prior.parameters.items()}
+    return getattr(pm, prior.distribution)(name, **params, dims=dims, **extra)
