@@ -21,6 +21,13 @@ intercept, standardised log scatter) is close to Gaussian. ``sampler.method
    :data:`PARETO_K_MAX`, or whose mode was not found, is sampled with NUTS
    instead (the spec's own backend) and reported.
 
+The scatter is in the model's own signed coordinate, sigma = |s0 + sse y|
+(:class:`~._math.SignedStandardize`): the density in y has two mirror images
+of sigma's posterior, and the Gaussian sits on the one at y near 0. Where
+C25's 1/P weighting drives sigma to 0 the two merge into one smooth bump at
+sigma = 0, which a Gaussian in y fits; where they overlap without merging the
+importance ratios show it and the bin goes to NUTS.
+
 The model with one latent R_g per star (``rg_treatment = "sample"``, the
 ``c25`` spec) is fitted through its R_g-integrated form (``"integrate"``):
 the same posterior up to the quadrature error that the likelihood tests
@@ -348,6 +355,7 @@ def _find_mode(target: _Target, x0: np.ndarray, layout: _Layout):
     k_bins = layout.n_bins
     damping = np.zeros(k_bins)
     done = np.zeros(k_bins, dtype=bool)
+    converged = np.zeros(k_bins, dtype=bool)
     lengths = 0.5 ** np.arange(BATCH)
     it = 0
     while True:
@@ -363,7 +371,9 @@ def _find_mode(target: _Target, x0: np.ndarray, layout: _Layout):
             redo = np.isin(layout.bin_of, np.flatnonzero(bad))
             step[redo], ok[bad] = step2[redo], ok2[bad]
         decrement = 0.5 * np.bincount(layout.bin_of, weights=step * g, minlength=k_bins)
-        done |= ok & (damping == 0) & (decrement < NEWTON_TOL)
+        undamped = ok & (np.where(done, 0.0, damping) == 0)
+        converged |= undamped & (decrement < NEWTON_TOL)
+        done |= converged
         active = ~done & ok
         if not active.any() or it >= NEWTON_MAX_ITER:
             break
@@ -373,12 +383,15 @@ def _find_mode(target: _Target, x0: np.ndarray, layout: _Layout):
         good = np.isfinite(lp_t) & (lp_t >= lp + 1e-4 * lengths[:, None] * 2.0 * decrement - 1e-12)
         first = np.where(good.any(axis=0), good.argmax(axis=0), -1)
         t = np.where(active & (first >= 0), lengths[np.maximum(first, 0)], 0.0)
-        done |= active & (first < 0)  # no ascent along Newton's direction: at the mode to rounding
+        # no ascent along Newton's direction: at the mode to rounding if the promised rise is tiny
+        stuck = active & (first < 0)
+        converged |= stuck & undamped & (decrement < 1e3 * NEWTON_TOL)
+        done |= stuck
         x = x + t[layout.bin_of] * step
         damping = np.where(first == 0, 0.1 * damping, damping)
         damping[damping < 1e-6] = 0.0
     _, pd_ok = _solve(prec, g, layout, np.zeros(k_bins))
-    return x, done & pd_ok, prec, it
+    return x, converged & pd_ok, prec, it
 
 
 @dataclass(frozen=True)
@@ -500,6 +513,9 @@ def laplace_bins(
 
         start = standardized_start(model)
         x0 = np.concatenate([np.asarray(start[name], dtype=float).ravel() for name in layout.names])
+        # off the pre-fit by 0.01 sd: a signed scatter sigma = |s0 + sse y| centred on s0 = 0 would start
+        # exactly at the kink of |.|, where automatic derivatives lose the curvature in sigma^2
+        x0[layout.coord >= 0] += 0.01
         target.pieces(x0)
         target.batch(x0[None, :])
     seconds["compile"] = time.perf_counter() - t0

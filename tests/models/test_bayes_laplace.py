@@ -95,20 +95,6 @@ def test_laplace_idata_has_the_nuts_layout_and_reloads(laplace, nuts, tmp_path):
     assert back.sampler.method == "laplace"
 
 
-def test_same_stars_and_seed_give_the_same_draws_in_any_row_order(laplace, sim):
-    stars = sim[0].sample(frac=1.0, random_state=5).reset_index(drop=True)
-    again = _fit(stars, "laplace")
-    for name in ("gradient", "intercept", "scatter"):
-        np.testing.assert_allclose(
-            again.idata.posterior[name].values,
-            laplace.idata.posterior[name].values,
-            rtol=0,
-            atol=1e-9,
-        )
-    np.testing.assert_allclose(again.idata.sample_stats["pareto_k"].values, laplace.idata.sample_stats["pareto_k"].values,
-                               atol=1e-6)  # fmt: skip
-
-
 def _with_tiny_bin(seed: int = 12) -> pd.DataFrame:
     """Two well-filled bins and a last bin of three stars, whose posterior is far from Gaussian."""
     main, _ = simulate_population(
@@ -206,19 +192,42 @@ def test_log_likelihood_with_latent_rg_is_refused_with_the_fix():
             m.fit(stars, AgeBins((2.0, 4.0)), population="thin", seed=0)
 
 
-def test_robustness_bayes_fits_go_through_the_laplace_route(laplace, sim, monkeypatch):
+def test_robustness_fits_go_through_the_laplace_route_with_the_same_draws_in_any_row_order(
+    laplace, sim, monkeypatch
+):
     import mgar_bayes.models.laplace as lap
     from mgar_bayes.robustness import _bayes_fits
 
     calls = []
     real = lap.fit_bins_laplace
-    monkeypatch.setattr(
-        lap, "fit_bins_laplace", lambda *a, **k: calls.append(a[0].name) or real(*a, **k)
-    )
-    table = _bayes_fits(sim[0], BINS, ["thin"], "marginal", {"sampler": SAMPLER}, 3)
-    assert calls == ["marginal"]
+
+    def spy(builder, *args, **kwargs):
+        calls.append(builder)
+        return real(builder, *args, **kwargs)
+
+    monkeypatch.setattr(lap, "fit_bins_laplace", spy)
+    # the same stars in another order, the same seed: the same numbers
+    stars = sim[0].sample(frac=1.0, random_state=5).reset_index(drop=True)
+    table = _bayes_fits(stars, BINS, ["thin"], "marginal", {"sampler": SAMPLER}, 3)
+    assert len(calls) == 1 and calls[0].sampler.method == "laplace"
     np.testing.assert_allclose(
-        table["gradient"].to_numpy(), laplace.gradient_table()["gradient"].to_numpy(), atol=1e-9
+        table["gradient"].to_numpy(),
+        laplace.gradient_table()["gradient"].to_numpy(),
+        rtol=0,
+        atol=1e-9,
+    )
+    (again,) = calls
+    for name in ("gradient", "intercept", "scatter"):
+        np.testing.assert_allclose(
+            again.idata.posterior[name].values,
+            laplace.idata.posterior[name].values,
+            rtol=0,
+            atol=1e-9,
+        )
+    np.testing.assert_allclose(
+        again.idata.sample_stats["pareto_k"].values,
+        laplace.idata.sample_stats["pareto_k"].values,
+        atol=1e-6,
     )
 
 
