@@ -19,6 +19,7 @@ import hashlib
 import json
 import math
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -277,6 +278,9 @@ def write_run_outputs(result, out_dir: str | Path, record: dict, *, truth: dict 
         # a partitioned run wrote the clean sample itself, partition by partition
         paths["stars"] = Path(result.stars_path)
         del tables["stars"]
+    elif paths["stars"].is_dir():
+        # an earlier partitioned run's dataset, which prepare_out_dir allowed to replace
+        shutil.rmtree(paths["stars"])
     if truth_bins is not None:
         paths["truth"] = d / "truth_bins.csv"
         tables["truth"] = truth_bins

@@ -145,6 +145,9 @@ def test_hats_catalogue_on_two_workers_through_mgar_run(catalogue, cluster, tmp_
         part / "stars.parquet" / sorted(p.name for p in (part / "stars.parquet").iterdir())[0]
     ).write_bytes(b"x")
     assert reusable_run(part, record)[0] is False
+    # the same directory, overwritten by an in-memory run: one file again
+    assert main(["run", str(single), "--out", str(part), "--overwrite", *common]) == 0
+    assert (part / "stars.parquet").is_file()
 
 
 @pytest.mark.slow
