@@ -84,7 +84,34 @@ class MixtureBlocks:
         return kidx, log_w
 
 
-def mixture_blocks(prob: np.ndarray, min_weight: float = MIN_BIN_WEIGHT) -> MixtureBlocks:
+#: Most blocks of :func:`mixture_blocks`: each is one kernel in the compiled density, so fewer
+#: compile faster; the grouping that pads the fewest terms is chosen.
+MAX_BLOCKS = 2
+
+
+def _group_counts(m: np.ndarray, n: np.ndarray, max_groups: int) -> list[tuple[int, int]]:
+    """Contiguous groups of the candidate counts ``m`` (ascending, ``n`` stars each) padding the fewest terms.
+
+    Returns (first, last) index pairs into ``m``; a group pads its stars to its largest count.
+    """
+    k = len(m)
+    best = {(0, 0): (0, [])}  # (groups used, counts covered) -> (padded terms, groups)
+    for used in range(max_groups):
+        for start in range(k):
+            if (used, start) not in best:
+                continue
+            cost0, groups0 = best[(used, start)]
+            for stop in range(start, k):
+                cost = cost0 + int(m[stop] * n[start : stop + 1].sum())
+                key = (used + 1, stop + 1)
+                if key not in best or cost < best[key][0]:
+                    best[key] = (cost, [*groups0, (start, stop)])
+    return min((v for (u, c), v in best.items() if c == k and u > 0), key=lambda v: v[0])[1]
+
+
+def mixture_blocks(
+    prob: np.ndarray, min_weight: float = MIN_BIN_WEIGHT, max_blocks: int = MAX_BLOCKS
+) -> MixtureBlocks:
     """Group the stars by their number of candidate bins (w_ik >= ``min_weight``).
 
     Parameters
@@ -98,6 +125,11 @@ def mixture_blocks(prob: np.ndarray, min_weight: float = MIN_BIN_WEIGHT) -> Mixt
         likelihood by a factor within (1 - W, 1 / (1 - W)) of bins as
         likely as its kept ones.
 
+    max_blocks : int
+        Most blocks: stars with different counts share a block padded to its
+        largest count (unused slots: log w = -inf, which adds exactly 0 to
+        the mixture), grouped so that the fewest terms are padded.
+
     Returns
     -------
     MixtureBlocks
@@ -106,14 +138,19 @@ def mixture_blocks(prob: np.ndarray, min_weight: float = MIN_BIN_WEIGHT) -> Mixt
     w = prob / np.maximum(prob.sum(axis=1, keepdims=True), 1e-300)
     count = np.maximum((w >= min_weight).sum(axis=1), 1)
     order = np.argsort(-w, axis=1, kind="stable")
+    counts, n_with = np.unique(count, return_counts=True)
     stars, kidx, log_w = [], [], []
-    for m in np.unique(count):
-        idx = np.flatnonzero(count == m)
+    for first, last in _group_counts(counts, n_with, max(int(max_blocks), 1)):
+        idx = np.flatnonzero((count >= counts[first]) & (count <= counts[last]))
+        m = int(counts[last])
         k = order[idx, :m]
         wk = np.take_along_axis(w[idx], k, axis=1)
+        used = np.arange(m)[None, :] < count[idx, None]
+        wk = np.where(used, wk, 0.0)
+        lw = np.log(np.maximum(wk, 1e-300)) - np.log(wk.sum(axis=1, keepdims=True))
         stars.append(idx)
-        kidx.append(k.astype(np.int64))
-        log_w.append(np.log(np.maximum(wk, 1e-300)) - np.log(wk.sum(axis=1, keepdims=True)))
+        kidx.append(np.where(used, k, k[:, :1]).astype(np.int64))
+        log_w.append(np.where(used, lw, -np.inf))
     return MixtureBlocks(tuple(stars), tuple(kidx), tuple(log_w))
 
 

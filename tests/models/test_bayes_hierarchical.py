@@ -196,3 +196,42 @@ def test_fast_route_gives_the_latent_rg_posterior(bins3):
     )
     assert np.all(np.abs(dz) < 0.1)
     np.testing.assert_allclose(fast["sd"], slow["sd"], rtol=0.1)
+
+
+@pytest.mark.slow
+def test_hierarchical_recovers_the_rate_with_20_percent_age_errors():
+    """One catalogue of benchmarks/hierarchical_coverage.py (nine C25 bins, 20% ages), the shipped
+    spec on its fast route: the flattening rate within 1 posterior sd of the truth."""
+    from mgar_bayes.binning import AgeBins
+    from mgar_bayes.models import builder_for, load_model_spec
+    from mgar_bayes.ols import fit_bins, mgar_trend
+
+    bins = AgeBins.from_config()
+    stars, truth = simulate_population(
+        bins,
+        n_per_bin=150,
+        slope=0.004,
+        gradient_at_ref=-0.05,
+        age_ref=6.625,
+        age_rel_err=0.2,
+        seed=7,
+    )
+    m = builder_for(load_model_spec("hierarchical"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        m.fit(stars, bins, population="thin", seed=7)
+    assert m.fast_route()
+    rate = m.flattening_rate()
+    ols = mgar_trend(fit_bins(stars, bins, methods=("ols",), populations=("thin",)))["thin"]["ols"]
+    print(
+        "hierarchical",
+        rate,
+        "per-bin OLS",
+        ols["rate"],
+        "+-",
+        ols["rate_err"],
+        "truth",
+        truth.slope,
+    )
+    assert m.converged
+    assert abs(rate["mean"] - truth.slope) < rate["sd"]
