@@ -729,7 +729,8 @@ def crossmatch_hats(
             raise CatalogueError(
                 f"the table to cross-match has no '{c}' column [deg]; columns: {sorted(table.columns)}"
             )
-    left = lsdb.from_dataframe(table, ra_column="ra", dec_column="dec")
+    # no margin cache for the left side: LSDB cross-matches against the right's margin only
+    left = lsdb.from_dataframe(table, ra_column="ra", dec_column="dec", margin_threshold=None)
     right = lsdb.open_catalog(str(hats_path), columns=columns or "all",
                               margin_cache=str(margin_cache) if margin_cache is not None else None)  # fmt: skip
     matched = left.crossmatch(right, radius_arcsec=radius_arcsec, n_neighbors=1, suffixes=("", suffix),

@@ -190,19 +190,20 @@ def test_crossmatch_of_a_spectroscopic_table_with_a_hats_catalogue(catalogue, tm
     rename = {"distance": "distance", "distance_err": "distance_err", "pmra": "pmra", "pmra_error": "pmra_err",
               "pmdec": "pmdec", "pmdec_error": "pmdec_err"}  # fmt: skip
     matched = crossmatch_hats(spectro, tmp_path / "gaia", radius_arcsec=1.0, rename=rename)
-    table = matched.compute().reset_index(drop=True)
-    assert len(table) == len(catalogue)
-    assert (table["_dist_arcsec"] <= 0.2 + 1e-6).all()
-    back = table.set_index("source_id").loc[catalogue["source_id"]]
-    np.testing.assert_array_equal(back["pmra"].to_numpy(), catalogue["pmra"].to_numpy())
-    assert (back["gaia_id"].to_numpy() == np.arange(len(catalogue)) + 5_000_000).all()
-    # the matched catalogue, written as HATS, is a partitioned catalogue mgar run reads
+    # written as HATS (the cross-match runs once, here), a partitioned catalogue mgar run reads
     matched.write_catalog(
         tmp_path / "matched", catalog_name="matched", overwrite=True, progress_bar=False
     )
     cat = open_partitioned(tmp_path / "matched")
     assert cat.kind == "hats" and cat.n_rows == len(catalogue)
     assert {"source_id", "feh", "pmra", "pmra_err", "distance", "rv"} <= set(cat.columns)
+    table = lsdb.open_catalog(tmp_path / "matched").compute().reset_index(drop=True)
+    assert len(table) == len(catalogue)
+    assert (table["_dist_arcsec"] <= 0.2 + 1e-6).all()
+    back = table.set_index("source_id").loc[catalogue["source_id"]]
+    np.testing.assert_array_equal(back["pmra"].to_numpy(), catalogue["pmra"].to_numpy())
+    np.testing.assert_array_equal(back["pmdec_err"].to_numpy(), catalogue["pmdec_err"].to_numpy())
+    assert (back["gaia_id"].to_numpy() == np.arange(len(catalogue)) + 5_000_000).all()
 
 
 def test_robustness_units_of_work_on_a_dask_client(catalogue, cluster):
@@ -219,7 +220,7 @@ def test_robustness_units_of_work_on_a_dask_client(catalogue, cluster):
     assert set(local["variant"]) == {"baseline", "Zmax only", "R0=7", "v0=260"}
 
 
-def test_duplicated_source_id_across_partitions_is_named(catalogue, tmp_path, capsys):
+def test_duplicated_source_id_across_partitions_is_named(catalogue, cluster, tmp_path, capsys):
     d = tmp_path / "cat"
     d.mkdir()
     catalogue.iloc[:2000].to_parquet(d / "a.parquet", index=False)
@@ -230,7 +231,11 @@ def test_duplicated_source_id_across_partitions_is_named(catalogue, tmp_path, ca
         CatalogueError, match=rf"duplicated source_id .*{catalogue['source_id'].iloc[5]}"
     ):
         run_partitioned(d, CFG)
-    assert main(["run", str(d), "--out", str(tmp_path / "o"), "--no-progress", "--no-figures"]) == 2
+    addr = cluster.scheduler.address
+    assert (
+        main(["run", str(d), "--out", str(tmp_path / "o"), "--scheduler", addr, "--no-progress"])
+        == 2
+    )
     assert "duplicated source_id across the catalogue" in capsys.readouterr().err
 
 
