@@ -44,11 +44,13 @@ from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel, li
 from .populations import stack_populations
 from .simulate import SimTruth, simulate_population
 from .trend import MGARTrendModel
+from .twodisk import TwoDiskModel  # noqa: E402
 
 __all__ = [
     "BinGradientModel",
     "HierarchicalMGARModel",
     "MGARTrendModel",
+    "TwoDiskModel",
     "ModelBuilder",
     "ModelSpec",
     "Prior",

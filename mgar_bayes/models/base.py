@@ -669,6 +669,10 @@ class ModelBuilder(ABC):
     def flattening_rate(self) -> dict[str, float]:
         """Posterior of the MGAR slope [dex/kpc/Gyr]: ``mean, sd, hdi_lo, hdi_hi`` (``report.hdi_prob``)."""
 
+    def extra_tables(self) -> dict[str, pd.DataFrame]:
+        """Tables a fit writes beside the common ones (file name -> table); none by default."""
+        return {}
+
     @abstractmethod
     def band(self, ages: np.ndarray | None = None) -> pd.DataFrame:
         """Posterior mean and HDI band of the MGAR line at ``ages`` [Gyr] (see :func:`~.gradient.line_band`)."""

@@ -82,7 +82,7 @@ __all__ = [
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
 FIT_METHODS = ("nuts", "laplace")
-BUILDERS = ("bin_gradient", "hierarchical", "trend")
+BUILDERS = ("bin_gradient", "hierarchical", "trend", "twodisk")
 AGE_TREATMENTS = ("inflate", "mixture")
 RG_TREATMENTS = ("integrate", "sample", "gaussian")
 
@@ -94,6 +94,13 @@ PRIOR_NAMES = {
     "trend_intercept": False,
     "trend_slope": False,
     "trend_scatter": True,
+    # the two-disk mixture (models/twodisk.toml): the chemical sequences and the membership
+    "afe_offset": False,
+    "afe_gap": True,
+    "afe_slope": False,
+    "afe_scatter": True,
+    "thin_fraction": False,  # a probability: checked against _UNIT_INTERVAL below
+    "zmax_coef": False,
 }
 _DEFAULT_PRIORS = {
     "gradient": ("Normal", {"mu": 0.0, "sigma": 0.5}),  # nabla [dex/kpc], C25 App. A
@@ -102,6 +109,12 @@ _DEFAULT_PRIORS = {
     "trend_intercept": ("Normal", {"mu": 0.0, "sigma": 2.0}),  # a [dex/kpc], C25 Fig. A1
     "trend_slope": ("Normal", {"mu": 0.0, "sigma": 2.0}),  # s [dex/kpc/Gyr]
     "trend_scatter": ("HalfCauchy", {"beta": 5.0}),  # epsilon [dex/kpc]
+    "afe_offset": ("Normal", {"mu": 0.05, "sigma": 0.2}),  # thin sequence's [alpha/Fe] at [Fe/H] = -0.2 [dex]
+    "afe_gap": ("HalfNormal", {"sigma": 0.3}),  # thick minus thin sequence there [dex]
+    "afe_slope": ("Normal", {"mu": 0.0, "sigma": 0.5}),  # d[alpha/Fe]/d[Fe/H] of each sequence
+    "afe_scatter": ("HalfNormal", {"sigma": 0.1}),  # each sequence's [alpha/Fe] scatter [dex]
+    "thin_fraction": ("Beta", {"alpha": 1.0, "beta": 1.0}),  # thin fraction of each age bin
+    "zmax_coef": ("Normal", {"mu": 0.0, "sigma": 2.0}),  # d logit(thin) / d ln Z_max
 }
 #: Flat keys of the earlier layout: prior name, family and parameter each one set.
 _LEGACY_PRIOR_KEYS = {
@@ -158,6 +171,20 @@ def prior_to_dict(prior: Prior) -> dict[str, Any]:
     return {"dist": prior.distribution, **{k: float(v) for k, v in prior.parameters.items()}}
 
 
+#: Priors of probabilities, whose family must live on (0, 1).
+_UNIT_INTERVAL = ("thin_fraction",)
+
+
+def _unit_support(prior: Prior) -> bool:
+    """True when PyMC samples the family on a log-odds transform (support (0, 1))."""
+    import pymc as pm
+    from pymc.distributions.transforms import _default_transform
+
+    rv = getattr(pm, prior.distribution).dist(**prior.parameters)
+    tr = _default_transform(rv.owner.op, rv)
+    return tr is not None and type(tr).__name__ == "LogOddsTransform"
+
+
 def _positive_support(prior: Prior) -> bool:
     """True when PyMC samples the family on a log (or other positive) transform."""
     import pymc as pm
@@ -207,6 +234,9 @@ class StructureConfig:
     noncentered : bool
         Non-centred bin gradients in the hierarchical model (use when bins are
         poorly constrained).
+    membership_zmax : bool
+        Two-disk model only: the prior probability of a star being thin
+        depends on its Z_max as well as on its age bin.
     """
 
     feh_range: tuple[float, float] = (-1.0, 0.5)
@@ -218,6 +248,7 @@ class StructureConfig:
     age_treatment: str = "inflate"
     age_ref: float = 0.0
     noncentered: bool = False
+    membership_zmax: bool = False
 
     def __post_init__(self):
         for name in ("feh_range", "rg_range", "age_range"):
@@ -341,6 +372,11 @@ class PriorConfig:
                     raise ValueError(
                         f"priors.{name}: {p.distribution} parameter {k} must be > 0, got {v}"
                     )
+            if name in _UNIT_INTERVAL and not _unit_support(p):
+                raise ValueError(
+                    f"priors.{name} = {prior_to_dict(p)}: the {name} is a probability, so its prior needs a "
+                    'family on (0, 1) (e.g. { dist = "Beta", alpha = 1.0, beta = 1.0 })'
+                )
             if positive and not _positive_support(p):
                 raise ValueError(
                     f"priors.{name} = {prior_to_dict(p)}: the {name} is positive, so its prior needs a "

@@ -151,7 +151,7 @@ def run_fit(
         plan[pop] = (path, reuse)
 
     summary: dict[str, Any] = {}
-    tables, bands = [], {}
+    tables, bands, extra = [], {}, {}
     for pop, (path, reuse) in plan.items():
         if reuse:
             builder = ModelBuilder.load(path)
@@ -160,6 +160,7 @@ def run_fit(
             builder.fit(stars, bins, population=pop, seed=seed, progress=progress)
             builder.save(path)
         tables.append(builder.gradient_table())
+        extra.update(builder.extra_tables())  # e.g. the two-disk model's per-star memberships
         # every builder answers the MGAR line itself (a line through the bins for per-bin models)
         rate = builder.flattening_rate()
         bands[(pop, spec.name)] = builder.band(np.linspace(bins.edges[0], bins.edges[-1], 50))
@@ -194,6 +195,8 @@ def run_fit(
         [old_bands[old_bands["model"] != spec.name], new_bands], ignore_index=True)
     all_bands = all_bands[all_bands["model"].isin(new_all["model"])]
     write_frame(all_bands, bands_csv)
+    for name, table in extra.items():
+        write_frame(table, out_dir / name)
     if ols_table is not None:
         comp = compare_with_ols(new_all, ols_table)
         write_frame(comp, out_dir / "mgar_bayes_vs_ols.csv")
