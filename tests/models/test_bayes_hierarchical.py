@@ -124,7 +124,9 @@ def test_mixture_blocks_hold_every_star_once_with_normalised_weights(sim_ages, b
     np.testing.assert_allclose(np.exp(log_w).sum(1), 1.0, rtol=1e-12)
 
 
-@pytest.mark.parametrize("treatment", ["gaussian", "integrate"])
+@pytest.mark.parametrize(
+    "treatment", ["gaussian", pytest.param("integrate", marks=pytest.mark.slow)]
+)
 def test_fast_density_equals_pymc_logp(sim_ages, bins3, treatment):
     """The sampled JAX density is the PyMC model's logp, value and gradient, at random points."""
     import jax
