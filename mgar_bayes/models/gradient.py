@@ -46,7 +46,7 @@ from .base import (
     prepare_stars,
     register_builder,
 )
-from .config import ModelSpec, PriorConfig, prior_variable, spec_from_dict
+from .config import ModelSpec, prior_variable, spec_from_dict
 from .likelihood import edge_stars, feh_loglike, latent_rg
 
 __all__ = ["BinGradientModel", "HierarchicalMGARModel", "line_band", "TABLE_COLUMNS"]
