@@ -109,7 +109,10 @@ _DEFAULT_PRIORS = {
     "trend_intercept": ("Normal", {"mu": 0.0, "sigma": 2.0}),  # a [dex/kpc], C25 Fig. A1
     "trend_slope": ("Normal", {"mu": 0.0, "sigma": 2.0}),  # s [dex/kpc/Gyr]
     "trend_scatter": ("HalfCauchy", {"beta": 5.0}),  # epsilon [dex/kpc]
-    "afe_offset": ("Normal", {"mu": 0.05, "sigma": 0.2}),  # thin sequence's [alpha/Fe] at [Fe/H] = -0.2 [dex]
+    "afe_offset": (
+        "Normal",
+        {"mu": 0.05, "sigma": 0.2},
+    ),  # thin sequence's [alpha/Fe] at [Fe/H] = -0.2 [dex]
     "afe_gap": ("HalfNormal", {"sigma": 0.3}),  # thick minus thin sequence there [dex]
     "afe_slope": ("Normal", {"mu": 0.0, "sigma": 0.5}),  # d[alpha/Fe]/d[Fe/H] of each sequence
     "afe_scatter": ("HalfNormal", {"sigma": 0.1}),  # each sequence's [alpha/Fe] scatter [dex]
