@@ -31,7 +31,11 @@ importance ratios show it and the bin goes to NUTS.
 The model with one latent R_g per star (``rg_treatment = "sample"``, the
 ``c25`` spec) is fitted through its R_g-integrated form (``"integrate"``):
 the same posterior up to the quadrature error that the likelihood tests
-bound, three dimensions per bin instead of one per star.
+bound, three dimensions per bin instead of one per star. Stars near a limit
+of R_g's support keep their latent R_g there, and the Gaussian is then the
+joint one over the bin's parameters and those latents: its mean for the
+parameters is the joint mode, which can sit off their marginal posterior
+mean (``benchmarks/laplace.py`` measures it against NUTS).
 
 The InferenceData has the NUTS route's posterior variables, dims and
 attrs; ``sample_stats`` holds ``pareto_k`` and ``nuts_fallback`` per bin and
