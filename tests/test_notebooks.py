@@ -13,7 +13,12 @@ SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NEEDS_SHARED = {"06_real_data.ipynb"}
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+# the two that sample Bayesian models take about two minutes each: with the slow tests
+SLOW = {"02_bayesian_models.ipynb", "03_prior_sensitivity.ipynb"}
+CASES = [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW else p for p in NOTEBOOKS]
+
+
+@pytest.mark.parametrize("path", CASES, ids=[p.name for p in NOTEBOOKS])
 def test_notebook_runs(path, tmp_path, monkeypatch):
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
