@@ -11,22 +11,14 @@ import pandas as pd
 import xarray as xr
 
 from ..binning import AgeBins
+from ..ols import FIT_COLUMNS
 from .base import ModelBuilder
 from .config import ModelSpec, load_model_spec
 
 __all__ = ["compare_with_ols", "prior_sensitivity", "add_log_prior", "power_scaling_sensitivity"]
 
-OLS_COLUMNS = [
-    "population",
-    "method",
-    "age_lo",
-    "age_hi",
-    "age_center",
-    "n_stars",
-    "gradient",
-    "gradient_err",
-    "intercept",
-]
+#: Columns of the OLS/ODR table compared with (those of :mod:`mgar_bayes.ols`).
+OLS_COLUMNS = FIT_COLUMNS
 
 
 def compare_with_ols(
