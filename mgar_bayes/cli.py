@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import json
 import logging
+import signal
 import sys
 import warnings
 from pathlib import Path
@@ -505,6 +506,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mgar {args.command}: error: {_message(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        if argv is None:
+            # the command line's run is abandoned: a second Ctrl-C during the interpreter's
+            # clean-up must not turn exit 130 into death by signal
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         out = getattr(args, "out", None)
         where = f"; {out} holds an unfinished run, which no later command re-uses" if out else ""
         print(f"mgar {args.command}: interrupted{where}", file=sys.stderr)
