@@ -278,7 +278,9 @@ def test_sigint_during_run_leaves_no_partial_file(files, tmp_path):
         time.sleep(0.02)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode in (0, 130), err
+    # 130, or death by SIGINT when the interrupt reaches the interpreter's own shutdown: a
+    # shell reports both as 130, and the run is left marked unfinished either way
+    assert proc.returncode in (0, 130, -signal.SIGINT), err
     # a signal that lands in a library's garbage-collection callback is reported by Python
     # itself ("Exception ignored in ...") and lost; the run then finishes: no traceback of ours
     assert err.count("Traceback") == err.count("Exception ignored in"), err
