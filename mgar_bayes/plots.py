@@ -730,22 +730,13 @@ def plot_mgar(
         If a column is missing, ``method`` has no rows, or ``band_prob`` is not in
         (0, 1).
     """
-    _require(fit_table, FIT_COLUMNS, "fit table")
     if not 0.0 < band_prob < 1.0:
         raise ValueError(f"band_prob must be in (0, 1), got {band_prob}")
-    methods = fit_table["method"].astype(str)
-    if len(fit_table) and not (methods == method).any():
-        raise ValueError(
-            f"fit table has no rows for method {method!r}; it has {sorted(methods.unique())}"
-        )
+    methods, truth_col = _check_mgar_inputs(fit_table, method, truth)
     if reference is not None:
         _require(reference, _REFERENCE_COLUMNS, "reference table")
     if lines is not None:
         _require(lines, _LINE_COLUMNS, "lines table")
-    truth_col = None
-    if truth is not None:
-        truth_col = "gradient_true" if "gradient_true" in truth.columns else "gradient"
-        _require(truth, ("population", "age_center", truth_col), "truth table")
     fits = fit_table.loc[methods == method]
 
     fig, axes = plt.subplots(2, 1, figsize=(10, 8), sharex=True, layout="constrained")
@@ -764,6 +755,19 @@ def plot_mgar(
         _finish_mgar_axis(ax)
     axes[-1].set_xlabel(_LAB_AGE)
     return fig, axes
+
+
+def _check_mgar_inputs(fit_table: pd.DataFrame, method: str, truth: pd.DataFrame | None):
+    """The fit table's methods (as str) and the truth's gradient column (None without a truth), checked."""
+    _require(fit_table, FIT_COLUMNS, "fit table")
+    methods = fit_table["method"].astype(str)
+    if len(fit_table) and not (methods == method).any():
+        raise ValueError(f"fit table has no rows for method {method!r}; it has {sorted(methods.unique())}")
+    truth_col = None
+    if truth is not None:
+        truth_col = "gradient_true" if "gradient_true" in truth.columns else "gradient"
+        _require(truth, ("population", "age_center", truth_col), "truth table")
+    return methods, truth_col
 
 
 def _draw_binned(ax, rows: pd.DataFrame, trend: Mapping | None, pop: str, method: str,
@@ -911,16 +915,9 @@ def plot_mgar_literature(
     """
     from . import literature
 
-    _require(fit_table, FIT_COLUMNS, "fit table")
     if population not in _POPS:
         raise ValueError(f"population must be 'thin' or 'thick', got {population!r}")
-    methods = fit_table["method"].astype(str)
-    if len(fit_table) and not (methods == method).any():
-        raise ValueError(f"fit table has no rows for method {method!r}; it has {sorted(methods.unique())}")
-    truth_col = None
-    if truth is not None:
-        truth_col = "gradient_true" if "gradient_true" in truth.columns else "gradient"
-        _require(truth, ("population", "age_center", truth_col), "truth table")
+    methods, truth_col = _check_mgar_inputs(fit_table, method, truth)
     rows = fit_table.loc[(methods == method) & (fit_table["population"].astype(str) == population)]
     rows = rows.sort_values("age_center")
     trend = _get_trend(trends, population, method)
