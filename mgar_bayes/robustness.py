@@ -5,7 +5,8 @@ A :class:`Variant` changes one thing relative to the baseline: the selection
 Galaxy (potential, R0, v0) or the data (age-error cut, RGB/RC only, thick-disk
 stars beyond R_g = 10 kpc removed). Orbits are computed once per distinct Galaxy
 set-up and re-used by every variant that shares it; distinct set-ups run in
-parallel processes.
+parallel processes. Given an executor (a Dask client's), the set-ups and then
+every variant's fits run on it.
 """
 
 from __future__ import annotations
@@ -175,9 +176,11 @@ def run_robustness(
         approximation, checked by PSIS, NUTS for a bin that fails) or
         ``"nuts"`` (see :mod:`mgar_bayes.models.laplace`).
     executor : concurrent.futures.Executor, optional
-        Runs the units of work (the preprocessing of each Galaxy set-up) with
-        its ``map``, e.g. a Dask cluster's ``client.get_executor()``; None:
-        ``n_jobs`` local processes. The results do not depend on where they ran.
+        Runs the units of work with its ``map``, e.g. a Dask cluster's
+        ``client.get_executor()``: first the preprocessing of each Galaxy
+        set-up, then the fits of each variant (its selected stars only). None:
+        the set-ups in ``n_jobs`` local processes, the fits here. The results
+        do not depend on where they ran.
 
     Returns
     -------
@@ -207,23 +210,17 @@ def run_robustness(
         results = [_preprocess_job((catalogue, jobs[k])) for k in keys]
     pre = dict(zip(keys, results, strict=True))
 
+    # the selections are cheap and run here; each variant's fits are a unit of work that gets
+    # only its selected stars (tens of thousands at most), not the clean sample
+    units = [_fit_unit(v, pre[v.orbit_key()][0], methods, min_stars, bayes_spec, bayes_overrides, seed,
+                       bayes_method) for v in variants]  # fmt: skip
+    if executor is not None:
+        fitted = list(executor.map(_fit_job, units))
+    else:
+        fitted = [_fit_job(u) for u in units]
+
     rows = []
-    for v in variants:
-        stars, _ = pre[v.orbit_key()]
-        stars = stars.copy()
-        sels = v.selections or population_selections(v.config.selection)
-        stars["population"] = assign_populations(stars, sels)
-        if v.star_filter is not None:
-            stars = stars.loc[np.asarray(v.star_filter(stars), dtype=bool)]
-        bins = AgeBins.from_config(v.config.binning)
-        freq = tuple(m for m in methods if m != "bayes")
-        fits = (fit_bins(stars, bins, methods=freq, populations=list(sels), min_stars=min_stars, x=v.radius)
-                if freq else None)  # fmt: skip
-        if "bayes" in methods:
-            # the models read R_g: give them the present-day radius under that name
-            fit_stars = stars.assign(R_g=stars["R"], R_g_err=stars["R_err"]) if v.radius == "R" else stars
-            bayes = _bayes_fits(fit_stars, bins, list(sels), bayes_spec, bayes_overrides, seed, bayes_method)
-            fits = bayes if fits is None else pd.concat([fits, bayes], ignore_index=True)
+    for v, fits in zip(variants, fitted, strict=True):
         for r in fits.itertuples(index=False):
             rows.append(
                 {
@@ -235,6 +232,44 @@ def run_robustness(
     return pd.DataFrame(rows, columns=ROBUSTNESS_COLUMNS), {k: info for k, (_, info) in pre.items()}
 
 
+
+
+@dataclass(frozen=True)
+class _FitUnit:
+    """The fits of one variant: its selected stars and what to fit (a picklable unit of work)."""
+
+    stars: pd.DataFrame
+    bins: AgeBins
+    populations: tuple[str, ...]
+    methods: tuple[str, ...]
+    min_stars: int
+    radius: str
+    bayes: tuple | None  # (spec name, overrides, seed, method) when "bayes" is asked for
+
+
+def _fit_unit(v: Variant, clean: pd.DataFrame, methods, min_stars, bayes_spec, bayes_overrides, seed,
+              bayes_method) -> _FitUnit:  # fmt: skip
+    sels = v.selections or population_selections(v.config.selection)
+    stars = clean.assign(population=assign_populations(clean, sels))
+    if v.star_filter is not None:
+        stars = stars.loc[np.asarray(v.star_filter(stars), dtype=bool)]
+    stars = stars.loc[stars["population"].isin(list(sels)).to_numpy()]
+    bayes = (bayes_spec, bayes_overrides, seed, bayes_method) if "bayes" in methods else None
+    return _FitUnit(stars, AgeBins.from_config(v.config.binning), tuple(sels), tuple(methods), min_stars,
+                    v.radius, bayes)  # fmt: skip
+
+
+def _fit_job(u: _FitUnit) -> pd.DataFrame:
+    """Per-bin fits of one variant, in the per-bin fit table's layout."""
+    freq = tuple(m for m in u.methods if m != "bayes")
+    fits = (fit_bins(u.stars, u.bins, methods=freq, populations=list(u.populations), min_stars=u.min_stars,
+                     x=u.radius) if freq else None)  # fmt: skip
+    if u.bayes is not None:
+        # the models read R_g: give them the present-day radius under that name
+        stars = u.stars.assign(R_g=u.stars["R"], R_g_err=u.stars["R_err"]) if u.radius == "R" else u.stars
+        bayes = _bayes_fits(stars, u.bins, list(u.populations), *u.bayes)
+        fits = bayes if fits is None else pd.concat([fits, bayes], ignore_index=True)
+    return fits
 
 
 def _bayes_fits(stars, bins, populations, spec_name, overrides, seed, method="laplace") -> pd.DataFrame:

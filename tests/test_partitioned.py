@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -206,6 +208,63 @@ def test_crossmatch_of_a_spectroscopic_table_with_a_hats_catalogue(catalogue, tm
     assert (back["gaia_id"].to_numpy() == np.arange(len(catalogue)) + 5_000_000).all()
 
 
+@pytest.fixture()
+def separate_scheduler(tmp_path):
+    """A scheduler and one worker in their own processes, as on a cluster (``dask scheduler``/``dask worker``)."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    dask_cli = shutil.which("dask", path=str(Path(sys.executable).parent)) or shutil.which("dask")
+    if dask_cli is None:
+        pytest.skip("the dask command-line tool is not installed")
+    sched_file = tmp_path / "scheduler.json"
+    procs = [subprocess.Popen([dask_cli, "scheduler", "--scheduler-file", str(sched_file), "--port", "0",
+                               "--dashboard-address", ":0", "--no-show"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
+    try:
+        for _ in range(300):
+            if sched_file.exists() and sched_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        addr = json.loads(sched_file.read_text())["address"]
+        procs.append(subprocess.Popen([dask_cli, "worker", addr, "--nthreads", "1", "--nworkers", "1",
+                                       "--no-dashboard", "--local-directory", str(tmp_path / "worker")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        from distributed import Client
+
+        with Client(addr, timeout="30s") as c:
+            c.wait_for_workers(1, timeout=60)
+        yield addr
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+def test_mgar_run_on_a_scheduler_in_another_process(catalogue, reference, separate_scheduler, tmp_path):
+    """``--scheduler ADDRESS`` of a scheduler this process did not start: the in-memory answer."""
+    d = _write_parquet_dataset(catalogue, tmp_path / "cat", n_parts=3, seed=4)
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(CONFIG_TOML)
+    out = tmp_path / "out"
+    args = ["run", str(d), "--out", str(out), "--config", str(cfg), "--no-figures", "--no-progress",
+            "--scheduler", separate_scheduler]  # fmt: skip
+    assert main(args) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["orbits"]["partitioned"]["workers"] == 1
+    a = _canonical_order(pd.read_parquet(out / "stars.parquet")).reset_index(drop=True)
+    ref = reference.stars.reset_index(drop=True).assign(population=lambda t: t["population"].astype(str))
+    pd.testing.assert_frame_equal(a, ref, check_dtype=False)
+    fits = pd.read_csv(out / "mgar_ols.csv")
+    np.testing.assert_array_equal(fits["gradient"].to_numpy(), reference.fits["gradient"].to_numpy())
+
+
 def test_robustness_units_of_work_on_a_dask_client(catalogue, cluster):
     """The grid's preprocessing jobs run on the cluster's workers and give the local table."""
     from mgar_bayes.robustness import default_variants, run_robustness
@@ -218,6 +277,32 @@ def test_robustness_units_of_work_on_a_dask_client(catalogue, cluster):
     remote, _ = run_robustness(catalogue, variants, executor=cluster.get_executor())
     pd.testing.assert_frame_equal(local, remote)
     assert set(local["variant"]) == {"baseline", "Zmax only", "R0=7", "v0=260"}
+
+
+def test_robustness_bayes_fits_run_on_the_workers(catalogue, cluster):
+    """With ``--method bayes`` every variant's fits are a unit of work on the cluster: same table as here."""
+    from distributed import get_task_stream
+
+    from mgar_bayes.robustness import default_variants, run_robustness
+    from mgar_bayes.selection import population_selections
+
+    # the thin disk in three wide bins, short chains where a bin falls back to NUTS: the point is
+    # where the fits run
+    base = CFG.replace(binning={"age_min": 1.0, "age_max": 10.0, "n_bins": 3})
+    thin = {"thin": population_selections(base.selection)["thin"]}
+    variants = [dataclasses.replace(v, selections=thin) for v in default_variants(base)
+                if v.name in ("baseline", "R0=7")]  # fmt: skip
+    kw = {"methods": ("bayes",), "bayes_method": "laplace", "seed": 3,
+          "bayes_overrides": {"sampler": {"draws": 200, "tune": 200}}}  # fmt: skip
+    local, _ = run_robustness(catalogue, variants, n_jobs=1, **kw)
+    with get_task_stream(cluster) as ts:
+        remote, _ = run_robustness(catalogue, variants, executor=cluster.get_executor(), **kw)
+    ran = [t["key"] for t in ts.data]
+    names = [k if isinstance(k, str) else k[0] for k in ran]
+    assert sum("_fit_job" in n for n in names) == len(variants), names
+    assert sum("_preprocess_job" in n for n in names) == 2, names
+    pd.testing.assert_frame_equal(local, remote)
+    assert set(local["method"]) == {"bayes"} and local["gradient"].notna().sum() == 6
 
 
 def test_duplicated_source_id_across_partitions_is_named(catalogue, cluster, tmp_path, capsys):
