@@ -514,6 +514,23 @@ def _sample_nutpie(
     return idata
 
 
+def _release_jax_executables() -> None:
+    """Free the XLA programs compiled for a fit (JAX keeps them until told otherwise).
+
+    Each fit through a JAX route compiles programs for its own data that no later
+    fit re-uses, and JAX's caches keep them, with ~500 memory mappings each, until
+    the process ends: a loop of ~120 fits in one process (a calibration, a grid of
+    variants) then reaches the kernel's mapping limit and LLVM aborts the process.
+    Clearing the caches also drops the caller's own compiled JAX functions, which
+    recompile on their next call.
+    """
+    import sys
+
+    jax = sys.modules.get("jax")
+    if jax is not None:
+        jax.clear_caches()
+
+
 def _drop(idata: az.InferenceData, names: tuple[str, ...]) -> az.InferenceData:
     present = [v for v in names if v in idata.posterior]
     if present:
@@ -716,7 +733,10 @@ class ModelBuilder(ABC):
         """Sample the already built model (see :meth:`fit`)."""
         if self.model is None:
             raise RuntimeError("build the model first: call fit() or build_model()")
-        idata = self._run_sampler(seed, progress)
+        try:
+            idata = self._run_sampler(seed, progress)
+        finally:
+            _release_jax_executables()
         self.idata = self._postprocess(idata, seed)
         self._check_convergence()
         return self.idata
