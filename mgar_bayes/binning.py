@@ -49,6 +49,19 @@ class AgeBins:
     def labels(self) -> list[str]:
         return [f"{a:g}-{b:g}" for a, b in zip(self.lo, self.hi, strict=True)]
 
+    def refined(self, width: float) -> AgeBins:
+        """The same age range split into the fewest equal bins no wider than ``width`` [Gyr].
+
+        E.g. C25's nine bins from 1 to 12.25 Gyr with ``width = 0.5`` give 23
+        bins of 0.489 Gyr. The inner edges of ``self`` are not kept.
+        """
+        width = float(width)
+        if not width > 0:
+            raise ValueError(f"bin width must be > 0 Gyr, got {width}")
+        lo, hi = self.edges[0], self.edges[-1]
+        n = max(int(np.ceil((hi - lo) / width - 1e-9)), 1)
+        return AgeBins(tuple(np.linspace(lo, hi, n + 1)))
+
     def index(self, age: np.ndarray) -> np.ndarray:
         """Bin index of each age; -1 outside [edges[0], edges[-1])."""
         age = np.asarray(age, dtype=float)

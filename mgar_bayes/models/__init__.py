@@ -7,10 +7,14 @@ Builders (all share :class:`~mgar_bayes.models.base.ModelBuilder`: ``fit``,
   fast variant with R_g integrated out: ``models/marginal.toml``);
 - :class:`HierarchicalMGARModel`: all bins jointly around a line in age, age
   errors as a mixture over bins (``models/hierarchical.toml``);
+- :class:`SmoothMGARModel`: the hierarchical model with the gradient a smooth
+  function of age over fine bins, a line plus a Gaussian process
+  (``models/smooth.toml``); :func:`compare_loo` compares it with the line;
 - :class:`MGARTrendModel`: the line through per-bin gradients (C25 Fig. 3).
 
 :func:`~mgar_bayes.models.runner.run_fit` runs them for ``mgar fit``;
-:func:`compare_with_ols` and :func:`prior_sensitivity` compare fits;
+:func:`compare_with_ols`, :func:`prior_sensitivity` and :func:`compare_loo` (PSIS-LOO,
+``az.compare``) compare fits;
 :func:`stack_populations` joins the fits of the thin and thick disks into one
 InferenceData with a ``population`` dim.
 """
@@ -26,7 +30,12 @@ from .base import (
     prepare_stars,
     register_builder,
 )
-from .compare import compare_with_ols, power_scaling_sensitivity, prior_sensitivity  # noqa: E402
+from .compare import (  # noqa: E402
+    compare_loo,
+    compare_with_ols,
+    power_scaling_sensitivity,
+    prior_sensitivity,
+)
 from .config import (
     DataConfig,
     ModelSpec,
@@ -43,6 +52,7 @@ from .config import (
 from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel, line_band
 from .populations import stack_populations
 from .simulate import SimTruth, simulate_population
+from .smooth import SmoothMGARModel  # noqa: E402
 from .trend import MGARTrendModel
 from .twodisk import TwoDiskModel  # noqa: E402
 
@@ -51,6 +61,7 @@ __all__ = [
     "HierarchicalMGARModel",
     "MGARTrendModel",
     "TwoDiskModel",
+    "SmoothMGARModel",
     "ModelBuilder",
     "ModelSpec",
     "Prior",
@@ -77,6 +88,7 @@ __all__ = [
     "builder_class",
     "register_builder",
     "compare_with_ols",
+    "compare_loo",
     "prior_sensitivity",
     "power_scaling_sensitivity",
     "stack_populations",

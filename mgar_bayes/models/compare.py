@@ -1,9 +1,10 @@
-"""Posterior vs OLS per bin, prior sensitivity and power-scaling sensitivity."""
+"""Posterior vs OLS per bin, prior sensitivity, power-scaling sensitivity and LOO model comparison."""
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import arviz as az
 import numpy as np
@@ -15,7 +16,13 @@ from ..ols import FIT_COLUMNS
 from .base import ModelBuilder
 from .config import ModelSpec, load_model_spec
 
-__all__ = ["compare_with_ols", "prior_sensitivity", "add_log_prior", "power_scaling_sensitivity"]
+__all__ = [
+    "compare_with_ols",
+    "prior_sensitivity",
+    "add_log_prior",
+    "power_scaling_sensitivity",
+    "compare_loo",
+]
 
 #: Columns of the OLS/ODR table compared with (those of :mod:`mgar_bayes.ols`).
 OLS_COLUMNS = FIT_COLUMNS
@@ -252,3 +259,89 @@ def power_scaling_sensitivity(
     df = pd.DataFrame(out)
     df["prior_sensitive"] = (df["prior"] > 0.05) & (df["likelihood"] > 0.05)
     return df
+
+
+#: Pareto k above which a star's PSIS-LOO term is unreliable (Vehtari et al. 2024).
+PARETO_K_BAD = 0.7
+
+
+def compare_loo(
+    fits: Mapping[str, ModelBuilder | az.InferenceData | str | Path], *, var_name: str = "feh"
+) -> pd.DataFrame:
+    """Compare fits of the same stars by PSIS-LOO (``az.compare``): which model predicts them best.
+
+    The observed quantity is each star's [Fe/H], and each model's
+    pointwise log-likelihood is its density p([Fe/H]_i | parameters), the
+    age mixture summed over the bins, so fits with different binnings (the
+    smooth model's fine bins, the hierarchical model's C25 bins) and
+    different gradient models are compared on the same footing, as long as
+    they saw the same stars (same age range, hence the same cuts).
+
+    Parameters
+    ----------
+    fits : mapping of str to ModelBuilder, arviz.InferenceData or path
+        Model name -> fitted builder, its InferenceData or a posterior file
+        (``posterior_<population>_<model>.nc`` of ``mgar fit``), each with a
+        ``log_likelihood`` group (``sampler.log_likelihood = true``, ``mgar
+        fit --log-likelihood``).
+    var_name : str
+        The observed variable.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``az.compare``'s table, best model first (``rank, elpd_loo, p_loo,
+        elpd_diff, weight, se, dse, warning, scale``), plus ``diff_over_dse``
+        (elpd_diff / dse: above ~2 the better model is clearly better, below
+        ~1 the data do not tell them apart), ``pareto_k_max`` and
+        ``n_bad_k`` (stars with Pareto k > 0.7, whose LOO term is unreliable;
+        ``warning`` is True when any is).
+
+    Raises
+    ------
+    ValueError
+        Fewer than two fits, a fit without the log-likelihood, or fits of
+        different stars.
+    """
+    if len(fits) < 2:
+        raise ValueError(f"compare_loo needs at least two fits, got {len(fits)}")
+    idatas: dict[str, az.InferenceData] = {}
+    for name, fit in fits.items():
+        if isinstance(fit, str | Path):
+            idata = az.from_netcdf(str(fit))
+        else:
+            idata = fit._require_idata() if isinstance(fit, ModelBuilder) else fit
+        if "log_likelihood" not in idata or var_name not in idata.log_likelihood:
+            raise ValueError(
+                f"fit {name!r} has no pointwise log-likelihood of {var_name!r}: fit it with "
+                "sampler.log_likelihood = true (mgar fit --log-likelihood)"
+            )
+        idatas[name] = idata
+    ref_name, ref = next(iter(idatas.items()))
+    ref_obs = ref.observed_data[var_name]
+    for name, idata in idatas.items():
+        obs = idata.observed_data[var_name]
+        same = obs.shape == ref_obs.shape and np.array_equal(obs.values, ref_obs.values)
+        if same and "star" in obs.coords and "star" in ref_obs.coords:
+            same = np.array_equal(obs["star"].values, ref_obs["star"].values)
+        if not same:
+            raise ValueError(
+                f"fits {ref_name!r} and {name!r} are not of the same stars ({ref_obs.size} and "
+                f"{obs.size} observations); LOO compares models of the same data only"
+            )
+    loos = {}
+    with warnings.catch_warnings():
+        # a high Pareto k is reported in the table (n_bad_k, warning), not as a warning per model
+        warnings.simplefilter("ignore", UserWarning)
+        # ArviZ's own sort_values(inplace=True), deprecated by pandas: not the caller's concern
+        warnings.filterwarnings("ignore", message=".*inplace keyword.*")
+        for name, idata in idatas.items():
+            loos[name] = az.loo(idata, pointwise=True, var_name=var_name)
+        table = az.compare(loos, ic="loo")
+    k = {name: np.asarray(loo.pareto_k) for name, loo in loos.items()}
+    table["pareto_k_max"] = [float(np.max(k[n])) for n in table.index]
+    table["n_bad_k"] = [int(np.sum(k[n] > PARETO_K_BAD)) for n in table.index]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = table["elpd_diff"].to_numpy(float) / table["dse"].to_numpy(float)
+    table["diff_over_dse"] = np.where(table["elpd_diff"].to_numpy(float) == 0, 0.0, ratio)
+    return table

@@ -82,7 +82,7 @@ __all__ = [
 
 BACKENDS = ("pymc", "nutpie", "numpyro")
 FIT_METHODS = ("nuts", "laplace")
-BUILDERS = ("bin_gradient", "hierarchical", "trend", "twodisk")
+BUILDERS = ("bin_gradient", "hierarchical", "trend", "twodisk", "smooth")
 AGE_TREATMENTS = ("inflate", "mixture")
 RG_TREATMENTS = ("integrate", "sample", "gaussian")
 
@@ -101,6 +101,14 @@ PRIOR_NAMES = {
     "afe_scatter": True,
     "thin_fraction": False,  # a probability: checked against _UNIT_INTERVAL below
     "zmax_coef": False,
+    # the smooth MGAR (models/smooth.toml): the Gaussian process of the gradient's departure from the line
+    "gp_amplitude": True,
+    "gp_lengthscale": True,
+    # ... and of the intercept's and the log scatter's departures from their means over age
+    "gp_intercept_amplitude": True,
+    "gp_intercept_lengthscale": True,
+    "gp_scatter_amplitude": True,
+    "gp_scatter_lengthscale": True,
 }
 _DEFAULT_PRIORS = {
     "gradient": ("Normal", {"mu": 0.0, "sigma": 0.5}),  # nabla [dex/kpc], C25 App. A
@@ -118,6 +126,14 @@ _DEFAULT_PRIORS = {
     "afe_scatter": ("HalfNormal", {"sigma": 0.1}),  # each sequence's [alpha/Fe] scatter [dex]
     "thin_fraction": ("Beta", {"alpha": 1.0, "beta": 1.0}),  # thin fraction of each age bin
     "zmax_coef": ("Normal", {"mu": 0.0, "sigma": 2.0}),  # d logit(thin) / d ln Z_max
+    # eta [dex/kpc]: departures from the line of ~0.02 dex/kpc (C25 3.1's dip), 0 allowed
+    "gp_amplitude": ("HalfNormal", {"sigma": 0.02}),
+    # ell [Gyr]: median 2.2, 1% below 0.8 (finer than the age resolution), 1% above 9.7 (the range)
+    "gp_lengthscale": ("InverseGamma", {"alpha": 4.0, "beta": 8.0}),
+    "gp_intercept_amplitude": ("HalfNormal", {"sigma": 0.1}),  # [dex]
+    "gp_intercept_lengthscale": ("InverseGamma", {"alpha": 4.0, "beta": 8.0}),  # [Gyr]
+    "gp_scatter_amplitude": ("HalfNormal", {"sigma": 0.3}),  # of ln sigma
+    "gp_scatter_lengthscale": ("InverseGamma", {"alpha": 4.0, "beta": 8.0}),  # [Gyr]
 }
 #: Flat keys of the earlier layout: prior name, family and parameter each one set.
 _LEGACY_PRIOR_KEYS = {
@@ -280,13 +296,29 @@ class DataConfig:
     min_stars_per_bin : int
         Bins with fewer stars (by observed age) are left out of the per-bin
         model, and their stars dropped with a warning.
+    age_bin_width : float
+        0 (default): the model uses the age bins it is given (``mgar fit``:
+        the run's ``[binning]``). > 0 [Gyr]: the model splits the given bins'
+        age range into the fewest equal bins no wider than this
+        (:meth:`~mgar_bayes.binning.AgeBins.refined`); the smooth model's
+        fine bins (``models/smooth.toml``: 0.5).
     """
 
     min_stars_per_bin: int = 10
+    age_bin_width: float = 0.0
 
     def __post_init__(self):
         if int(self.min_stars_per_bin) < 1:
             raise ValueError(f"data.min_stars_per_bin must be >= 1, got {self.min_stars_per_bin}")
+        if isinstance(self.age_bin_width, bool) or not float(self.age_bin_width) >= 0:
+            raise ValueError(
+                f"data.age_bin_width must be 0 (the given bins) or a width > 0 [Gyr], got {self.age_bin_width!r}"
+            )
+        object.__setattr__(self, "age_bin_width", float(self.age_bin_width))
+
+    def bins_for(self, bins):
+        """The bins a model uses when given ``bins`` (an AgeBins): those, or their range refined."""
+        return bins.refined(self.age_bin_width) if self.age_bin_width > 0 else bins
 
 
 @dataclass(frozen=True)
@@ -327,6 +359,15 @@ class PriorConfig:
         (C25 Fig. A1: Normal(0, 2) each).
     trend_scatter : Prior
         The line's scatter epsilon [dex/kpc] (C25: HalfCauchy(5)); positive reals.
+    gp_amplitude, gp_lengthscale : Prior
+        The smooth model (``models/smooth.toml``): amplitude eta [dex/kpc]
+        and length scale ell [Gyr] of the Gaussian process of the
+        gradient's departure from the line; positive reals.
+    gp_intercept_amplitude, gp_intercept_lengthscale, gp_scatter_amplitude, gp_scatter_lengthscale : Prior
+        The smooth model: the same for the intercept's departure from its
+        mean over age [dex, Gyr] and the log scatter's [ln dex, Gyr].
+    afe_offset, afe_gap, afe_slope, afe_scatter, thin_fraction, zmax_coef : Prior
+        The two-disk model (``models/twodisk.toml``).
     **legacy
         Keys of the earlier flat layout, kept while code moves to the sections:
         ``gradient_sigma=0.3`` etc. set a parameter of the default family;

@@ -230,15 +230,16 @@ class _StarModel(ModelBuilder):
         stars : pandas.DataFrame or StarData
             Star table (see :func:`~mgar_bayes.models.base.prepare_stars`).
         bins : AgeBins, optional
-            Default: ``AgeBins.from_config()`` (nine bins, 1-12.25 Gyr).
+            Default: ``AgeBins.from_config()`` (nine bins, 1-12.25 Gyr). A
+            spec with ``[data] age_bin_width > 0`` refines their range
+            (:meth:`~.config.DataConfig.bins_for`).
         population : str, optional
             Fit only rows of this ``population`` ('thin' / 'thick').
         """
         if isinstance(stars, StarData):
             return stars
-        return prepare_stars(
-            stars, bins or AgeBins.from_config(), self.priors, population=population
-        )
+        bins = self.spec.data.bins_for(bins or AgeBins.from_config())
+        return prepare_stars(stars, bins, self.priors, population=population)
 
     def _data_hash(self, data: StarData) -> str:
         return data.hash()

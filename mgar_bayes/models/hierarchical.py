@@ -267,50 +267,15 @@ class HierarchicalMGARModel(_StarModel):
     dense_mass: ClassVar[bool] = False
 
     def _build(self, data: StarData) -> pm.Model:
-        pr, st = self.priors, self.structure
+        st = self.structure
         bins = data.bins
         coords = {"star": data.source_id, "age_bin": bins.labels()}
         with pm.Model(coords=coords) as model:
             d = self._star_data(data)
             age_c = pm.Data("age_center", bins.centers, dims="age_bin")
             pf = prefit(data, st.r_ref)
-            a0, a_se, s0, s_se, eps0 = _line_prefit(
-                bins.centers, pf.gradient, pf.gradient_se, st.age_ref
-            )
-            # the spec's families; the transforms only set the sampler's coordinates (pre-fit scaled)
-            a = prior_variable(
-                pr.trend_intercept, "trend_intercept", transform=Standardize(a0, a_se)
-            )
-            s = prior_variable(pr.trend_slope, "trend_slope", transform=Standardize(s0, s_se))
-            eps = prior_variable(
-                pr.trend_scatter,
-                "trend_scatter",
-                transform=Standardize(np.log(max(eps0, 1e-3)), 1.0),
-            )
-            line = a + s * (age_c - st.age_ref)
-            if st.noncentered:
-                z = pm.Normal("gradient_z", 0.0, 1.0, dims="age_bin")
-                gradient = pm.Deterministic("gradient", line + eps * z, dims="age_bin")
-            else:
-                gradient = pm.Normal(
-                    "gradient",
-                    line,
-                    eps,
-                    dims="age_bin",
-                    transform=Standardize(pf.gradient, pf.gradient_se),
-                )
-            intercept = prior_variable(
-                pr.intercept,
-                "intercept",
-                dims="age_bin",
-                transform=Standardize(pf.intercept, pf.intercept_se),
-            )
-            scatter = prior_variable(
-                pr.scatter,
-                "scatter",
-                dims="age_bin",
-                transform=Standardize(np.log(pf.scatter), 1.0),
-            )
+            gradient = self._bin_gradients(bins, age_c, pf)
+            intercept, scatter = self._bin_intercepts_scatters(bins, pf)
             if st.age_treatment == "mixture":
                 self._blocks = mixture_blocks(data.prob)
                 kidx, log_w = self._blocks.padded()
@@ -326,6 +291,55 @@ class HierarchicalMGARModel(_StarModel):
                 var = (scatter[bin_of] ** 2 + d["feh_err"] ** 2) / p_own**2
                 self._observe(data, d, var, intercept[bin_of], gradient[bin_of])
         return model
+
+    def _line(self, bins, age_c, pf):
+        """The MGAR line's a, s (the spec's priors) and their pre-fit eps, in the current model."""
+        pr, st = self.priors, self.structure
+        a0, a_se, s0, s_se, eps0 = _line_prefit(
+            bins.centers, pf.gradient, pf.gradient_se, st.age_ref
+        )
+        # the spec's families; the transforms only set the sampler's coordinates (pre-fit scaled)
+        a = prior_variable(pr.trend_intercept, "trend_intercept", transform=Standardize(a0, a_se))
+        s = prior_variable(pr.trend_slope, "trend_slope", transform=Standardize(s0, s_se))
+        return a, s, eps0
+
+    def _bin_gradients(self, bins, age_c, pf):
+        """The bins' gradients nabla_k ~ N(a + s (t_k - age_ref), eps), named ``gradient``."""
+        pr, st = self.priors, self.structure
+        a, s, eps0 = self._line(bins, age_c, pf)
+        eps = prior_variable(
+            pr.trend_scatter,
+            "trend_scatter",
+            transform=Standardize(np.log(max(eps0, 1e-3)), 1.0),
+        )
+        line = a + s * (age_c - st.age_ref)
+        if st.noncentered:
+            z = pm.Normal("gradient_z", 0.0, 1.0, dims="age_bin")
+            return pm.Deterministic("gradient", line + eps * z, dims="age_bin")
+        return pm.Normal(
+            "gradient",
+            line,
+            eps,
+            dims="age_bin",
+            transform=Standardize(pf.gradient, pf.gradient_se),
+        )
+
+    def _bin_intercepts_scatters(self, bins, pf):
+        """The bins' intercepts b_k and scatters sigma_k (independent priors), in the current model."""
+        pr = self.priors
+        intercept = prior_variable(
+            pr.intercept,
+            "intercept",
+            dims="age_bin",
+            transform=Standardize(pf.intercept, pf.intercept_se),
+        )
+        scatter = prior_variable(
+            pr.scatter,
+            "scatter",
+            dims="age_bin",
+            transform=Standardize(np.log(pf.scatter), 1.0),
+        )
+        return intercept, scatter
 
     def fast_route(self) -> bool:
         """Whether :meth:`fit` samples the JAX mixture density (see the module's description)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,26 +20,52 @@ class SimTruth:
     Attributes
     ----------
     gradient : numpy.ndarray
-        Per-bin gradient [dex/kpc], shape (K,).
+        Per-bin gradient [dex/kpc], shape (K,) (with a ``gradient_fn``: its
+        value at the bin centres).
     intercept : numpy.ndarray
         Per-bin [Fe/H] at ``r_ref`` [dex].
-    scatter : float
-        Intrinsic [Fe/H] scatter sigma [dex].
+    scatter : float or numpy.ndarray
+        Intrinsic [Fe/H] scatter sigma [dex] (per bin when one was given per bin).
     slope : float
-        Slope of the line the gradients were drawn around [dex/kpc/Gyr].
+        Slope of the line the gradients were drawn around [dex/kpc/Gyr]; with
+        a ``gradient_fn``, the least-squares line through the curve over the
+        binned age range, uniform in age (what the smooth model's
+        ``trend_slope`` measures).
     gradient_at_ref : float
         Its value at ``age_ref`` [dex/kpc].
     age_ref, r_ref : float
         Reference age [Gyr] and radius [kpc].
+    gradient_fn : callable or None
+        The true gradient as a function of true age [Gyr -> dex/kpc], when
+        the catalogue was drawn from one (see :meth:`curve`).
     """
 
     gradient: np.ndarray
     intercept: np.ndarray
-    scatter: float
+    scatter: float | np.ndarray
     slope: float
     gradient_at_ref: float
     age_ref: float
     r_ref: float
+    gradient_fn: Callable[[np.ndarray], np.ndarray] | None = None
+
+    def curve(self, ages: np.ndarray) -> np.ndarray:
+        """The true gradient [dex/kpc] at ``ages`` [Gyr]: ``gradient_fn``, else the line."""
+        ages = np.asarray(ages, dtype=float)
+        if self.gradient_fn is not None:
+            return np.asarray(self.gradient_fn(ages), dtype=float)
+        return self.gradient_at_ref + self.slope * (ages - self.age_ref)
+
+
+#: Points of the uniform age grid the least-squares line through a ``gradient_fn`` is taken on.
+_LINE_GRID = 2001
+
+
+def _curve_line(fn, lo: float, hi: float, age_ref: float) -> tuple[float, float]:
+    """(slope, value at age_ref) of the least-squares line through ``fn`` on [lo, hi], uniform in age."""
+    t = np.linspace(lo, hi, _LINE_GRID)
+    slope, at_ref = np.polyfit(t - age_ref, np.asarray(fn(t), dtype=float), 1)
+    return float(slope), float(at_ref)
 
 
 def simulate_population(
@@ -50,7 +77,7 @@ def simulate_population(
     age_ref: float = 6.625,
     gradient_scatter: float = 0.0,
     intercept: float | np.ndarray = -0.1,
-    scatter: float = 0.08,
+    scatter: float | np.ndarray = 0.08,
     r_ref: float = 8.27,
     rg_range: tuple[float, float] = (5.0, 15.0),
     rg_err: tuple[float, float] = (0.2, 0.8),
@@ -59,6 +86,7 @@ def simulate_population(
     feh_range: tuple[float, float] | None = (-1.0, 0.5),
     population: str = "thin",
     seed: int = 0,
+    gradient_fn: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[pd.DataFrame, SimTruth]:
     """Draw stars whose [Fe/H] follows a per-bin linear gradient in the true R_g.
 
@@ -67,7 +95,10 @@ def simulate_population(
     reported error is ``age_rel_err`` times the observed age, so stars migrate
     between bins as in a real catalogue. [Fe/H]_true = b_k + nabla_k (R_true -
     r_ref) + N(0, scatter); observed values add Gaussian errors drawn
-    uniformly in the given ranges.
+    uniformly in the given ranges. With ``gradient_fn`` each star's gradient
+    is that function of its own *true* age, nabla_i = gradient_fn(t_i), not
+    of its bin (a smooth MGAR, e.g. with a dip or a V-shape); ``slope``,
+    ``gradient_at_ref`` and ``gradient_scatter`` are then not used.
 
     Parameters
     ----------
@@ -81,8 +112,8 @@ def simulate_population(
         Extra N(0, gradient_scatter) per bin around that line [dex/kpc].
     intercept : float or array_like
         [Fe/H] at r_ref per bin [dex].
-    scatter : float
-        Intrinsic scatter [dex].
+    scatter : float or array_like
+        Intrinsic scatter [dex], one or per bin (of the star's true age).
     r_ref : float
         Reference radius [kpc].
     rg_range : tuple of float
@@ -98,6 +129,10 @@ def simulate_population(
         Value of the ``population`` column.
     seed : int
         Seed of every random draw.
+    gradient_fn : callable, optional
+        True gradient [dex/kpc] as a vectorised function of true age [Gyr].
+        The draws of the other quantities are those of the same call
+        without it (same seed, same stars).
 
     Returns
     -------
@@ -109,7 +144,13 @@ def simulate_population(
     bins = bins or AgeBins.from_config()
     rng = np.random.default_rng(seed)
     k_bins = bins.n_bins
+    if gradient_fn is not None:
+        if gradient_scatter > 0:
+            raise ValueError("gradient_scatter adds per-bin offsets to a line; give it or gradient_fn, not both")
+        slope, gradient_at_ref = _curve_line(gradient_fn, bins.edges[0], bins.edges[-1], age_ref)
     grad = gradient_at_ref + slope * (bins.centers - age_ref)
+    if gradient_fn is not None:
+        grad = np.asarray(gradient_fn(bins.centers), dtype=float)
     if gradient_scatter > 0:
         grad = grad + rng.normal(0.0, gradient_scatter, k_bins)
     b = np.broadcast_to(np.asarray(intercept, dtype=float), (k_bins,)).copy()
@@ -123,7 +164,10 @@ def simulate_population(
     rg_e = rng.uniform(*rg_err, n)
     rg_obs = true_rg + rg_e * rng.standard_normal(n)
     fe_e = rng.uniform(*feh_err, n)
-    feh_true = b[true_bin] + grad[true_bin] * (true_rg - r_ref) + scatter * rng.standard_normal(n)
+    # a gradient_fn is read at each star's own true age: no step at the bin edges
+    star_grad = grad[true_bin] if gradient_fn is None else np.asarray(gradient_fn(true_age), dtype=float)
+    sig = np.broadcast_to(np.asarray(scatter, dtype=float), (k_bins,))
+    feh_true = b[true_bin] + star_grad * (true_rg - r_ref) + sig[true_bin] * rng.standard_normal(n)
     feh_obs = feh_true + fe_e * rng.standard_normal(n)
     stars = pd.DataFrame(
         {
@@ -145,10 +189,11 @@ def simulate_population(
     truth = SimTruth(
         gradient=grad,
         intercept=b,
-        scatter=float(scatter),
+        scatter=float(scatter) if np.ndim(scatter) == 0 else sig.copy(),
         slope=float(slope),
         gradient_at_ref=float(gradient_at_ref),
         age_ref=float(age_ref),
         r_ref=float(r_ref),
+        gradient_fn=gradient_fn,
     )
     return stars, truth

@@ -423,7 +423,10 @@ class TwoDiskModel(ModelBuilder):
             data = stars
         else:
             data = prepare_twodisk(
-                stars, bins or AgeBins.from_config(), self.spec.structure, use_zmax=self.use_zmax
+                stars,
+                self.spec.data.bins_for(bins or AgeBins.from_config()),
+                self.spec.structure,
+                use_zmax=self.use_zmax,
             )
         return TwoDiskData(
             data.stars, data.afe, data.afe_err, data.zmax, data.label, population=disk
