@@ -291,6 +291,16 @@ class SmoothMGARModel(HierarchicalMGARModel):
             {"age": ages, "mean": curves.mean(0), "hdi_lo": hdi[:, 0], "hdi_hi": hdi[:, 1]}
         )
 
+    def max_departure(self) -> dict[str, float]:
+        """Posterior of the largest departure of the curve from its line, max_k |f_k| [dex/kpc].
+
+        Mean, sd and HDI (``report.hdi_prob``): an HDI well away from 0 is a
+        feature detected (a dip, a V); its upper limit bounds any feature the
+        data leave room for (features larger than it are ruled out).
+        """
+        f = self._require_idata().posterior["gp_departure"].values
+        return _summary_stats(np.abs(f).max(axis=-1), self.report.hdi_prob)
+
     def amplitude(self) -> dict[str, float]:
         """Posterior of the GP amplitude eta [dex/kpc]: mean, sd, HDI (near 0: the line suffices)."""
         return _summary_stats(
