@@ -104,11 +104,6 @@ PRIOR_NAMES = {
     # the smooth MGAR (models/smooth.toml): the Gaussian process of the gradient's departure from the line
     "gp_amplitude": True,
     "gp_lengthscale": True,
-    # ... and of the intercept's and the log scatter's departures from their means over age
-    "gp_intercept_amplitude": True,
-    "gp_intercept_lengthscale": True,
-    "gp_scatter_amplitude": True,
-    "gp_scatter_lengthscale": True,
 }
 _DEFAULT_PRIORS = {
     "gradient": ("Normal", {"mu": 0.0, "sigma": 0.5}),  # nabla [dex/kpc], C25 App. A
@@ -130,10 +125,6 @@ _DEFAULT_PRIORS = {
     "gp_amplitude": ("HalfNormal", {"sigma": 0.02}),
     # ell [Gyr]: median 2.2, 1% below 0.8 (finer than the age resolution), 1% above 9.7 (the range)
     "gp_lengthscale": ("InverseGamma", {"alpha": 4.0, "beta": 8.0}),
-    "gp_intercept_amplitude": ("HalfNormal", {"sigma": 0.1}),  # [dex]
-    "gp_intercept_lengthscale": ("InverseGamma", {"alpha": 4.0, "beta": 8.0}),  # [Gyr]
-    "gp_scatter_amplitude": ("HalfNormal", {"sigma": 0.3}),  # of ln sigma
-    "gp_scatter_lengthscale": ("InverseGamma", {"alpha": 4.0, "beta": 8.0}),  # [Gyr]
 }
 #: Flat keys of the earlier layout: prior name, family and parameter each one set.
 _LEGACY_PRIOR_KEYS = {
@@ -256,6 +247,10 @@ class StructureConfig:
     membership_zmax : bool
         Two-disk model only: the prior probability of a star being thin
         depends on its Z_max as well as on its age bin.
+    spline_spacing : float
+        Smooth model only: knot spacing [Gyr] of the cubic B-splines that
+        make the intercept and the scatter smooth functions of age (the
+        binned range in the fewest equal intervals no wider than this).
     """
 
     feh_range: tuple[float, float] = (-1.0, 0.5)
@@ -268,6 +263,7 @@ class StructureConfig:
     age_ref: float = 0.0
     noncentered: bool = False
     membership_zmax: bool = False
+    spline_spacing: float = 1.5
 
     def __post_init__(self):
         for name in ("feh_range", "rg_range", "age_range"):
@@ -283,6 +279,9 @@ class StructureConfig:
             raise ValueError(
                 f"structure.rg_treatment must be one of {RG_TREATMENTS}, got {self.rg_treatment!r}"
             )
+        if isinstance(self.spline_spacing, bool) or not float(self.spline_spacing) > 0:
+            raise ValueError(f"structure.spline_spacing must be > 0 [Gyr], got {self.spline_spacing!r}")
+        object.__setattr__(self, "spline_spacing", float(self.spline_spacing))
         if not 1 <= int(self.rg_nodes) <= 64:
             raise ValueError(f"structure.rg_nodes must be in 1..64, got {self.rg_nodes}")
 
@@ -363,9 +362,6 @@ class PriorConfig:
         The smooth model (``models/smooth.toml``): amplitude eta [dex/kpc]
         and length scale ell [Gyr] of the Gaussian process of the
         gradient's departure from the line; positive reals.
-    gp_intercept_amplitude, gp_intercept_lengthscale, gp_scatter_amplitude, gp_scatter_lengthscale : Prior
-        The smooth model: the same for the intercept's departure from its
-        mean over age [dex, Gyr] and the log scatter's [ln dex, Gyr].
     afe_offset, afe_gap, afe_slope, afe_scatter, thin_fraction, zmax_coef : Prior
         The two-disk model (``models/twodisk.toml``).
     **legacy
