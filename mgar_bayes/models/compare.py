@@ -261,10 +261,6 @@ def power_scaling_sensitivity(
     return df
 
 
-#: Pareto k above which a star's PSIS-LOO term is unreliable (Vehtari et al. 2024).
-PARETO_K_BAD = 0.7
-
-
 def compare_loo(
     fits: Mapping[str, ModelBuilder | az.InferenceData | str | Path], *, var_name: str = "feh"
 ) -> pd.DataFrame:
@@ -294,8 +290,9 @@ def compare_loo(
         elpd_diff, weight, se, dse, warning, scale``), plus ``diff_over_dse``
         (elpd_diff / dse: above ~2 the better model is clearly better, below
         ~1 the data do not tell them apart), ``pareto_k_max`` and
-        ``n_bad_k`` (stars with Pareto k > 0.7, whose LOO term is unreliable;
-        ``warning`` is True when any is).
+        ``n_bad_k``: stars whose Pareto k exceeds ArviZ's threshold,
+        min(1 - 1 / log10(draws), 0.7) (0.64 for 600 draws), whose LOO term
+        is unreliable; ``warning`` is True when any is.
 
     Raises
     ------
@@ -340,7 +337,8 @@ def compare_loo(
         table = az.compare(loos, ic="loo")
     k = {name: np.asarray(loo.pareto_k) for name, loo in loos.items()}
     table["pareto_k_max"] = [float(np.max(k[n])) for n in table.index]
-    table["n_bad_k"] = [int(np.sum(k[n] > PARETO_K_BAD)) for n in table.index]
+    good = {name: float(getattr(loo, "good_k", 0.7)) for name, loo in loos.items()}
+    table["n_bad_k"] = [int(np.sum(k[n] > good[n])) for n in table.index]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = table["elpd_diff"].to_numpy(float) / table["dse"].to_numpy(float)
     table["diff_over_dse"] = np.where(table["elpd_diff"].to_numpy(float) == 0, 0.0, ratio)

@@ -251,6 +251,11 @@ class StructureConfig:
         Smooth model only: knot spacing [Gyr] of the cubic B-splines that
         make the intercept and the scatter smooth functions of age (the
         binned range in the fewest equal intervals no wider than this).
+    gradient_gp : bool
+        Smooth model only: the gradient is the line plus a GP (default);
+        False: the line alone, with the same splines and bins
+        (``models/smooth_line.toml``), the nested model that LOO compares the
+        curve with.
     """
 
     feh_range: tuple[float, float] = (-1.0, 0.5)
@@ -264,6 +269,7 @@ class StructureConfig:
     noncentered: bool = False
     membership_zmax: bool = False
     spline_spacing: float = 1.5
+    gradient_gp: bool = True
 
     def __post_init__(self):
         for name in ("feh_range", "rg_range", "age_range"):

@@ -49,6 +49,12 @@ more tightly than any amplitude, the regime where a non-centred GP's
 coefficients curve against its hyperparameters; free spline coefficients
 are a plain regression.
 
+``structure.gradient_gp = false`` (``models/smooth_line.toml``) drops the GP:
+the line alone on the same bins with the same splines, the nested model to
+compare the curve with by LOO (:func:`~.compare.compare_loo`), so that the
+comparison is of the gradient's shape alone; against the hierarchical model
+it is also of the nuisance functions (splines against free bins).
+
 Everything else is the hierarchical model's
 (:class:`~.hierarchical.HierarchicalMGARModel`): age errors as a mixture over
 each star's candidate bins, R_g convolved, and the fast numpyro route
@@ -255,6 +261,8 @@ class SmoothMGARModel(HierarchicalMGARModel):
     def _bin_gradients(self, bins, age_c, pf):
         st = self.structure
         a, s, _ = self._line(bins, age_c, pf)
+        if not st.gradient_gp:  # the nested line-only model (models/smooth_line.toml)
+            return pm.Deterministic("gradient", a + s * (age_c - st.age_ref), dims="age_bin")
         pm.modelcontext(None).add_coord("gp_basis", np.arange(hsgp_size(bins.edges[0], bins.edges[-1])))
         f = _gp_departure(bins, self.priors, "gp", degree=1)
         return pm.Deterministic("gradient", a + s * (age_c - st.age_ref) + f, dims="age_bin")
@@ -312,6 +320,8 @@ class SmoothMGARModel(HierarchicalMGARModel):
         if ages is None:
             ages = np.linspace(self.data.bins.edges[0], self.data.bins.edges[-1], 50)
         ages = np.asarray(ages, dtype=float)
+        if not self.structure.gradient_gp:
+            return super().band(ages)  # the line alone
         curves = self.curve(ages)
         hdi = az.hdi(curves[None, :, :], hdi_prob=self.report.hdi_prob)
         return pd.DataFrame(
@@ -325,8 +335,10 @@ class SmoothMGARModel(HierarchicalMGARModel):
         feature detected (a dip, a V); its upper limit bounds any feature the
         data leave room for (features larger than it are ruled out).
         """
-        f = self._require_idata().posterior["gp_departure"].values
-        return _summary_stats(np.abs(f).max(axis=-1), self.report.hdi_prob)
+        post = self._require_idata().posterior
+        if "gp_departure" not in post:  # the line-only model: no departure at all
+            return {"mean": 0.0, "sd": 0.0, "hdi_lo": 0.0, "hdi_hi": 0.0}
+        return _summary_stats(np.abs(post["gp_departure"].values).max(axis=-1), self.report.hdi_prob)
 
     def amplitude(self) -> dict[str, float]:
         """Posterior of the GP amplitude eta [dex/kpc]: mean, sd, HDI (near 0: the line suffices)."""
