@@ -34,20 +34,23 @@ Cholesky deadlocked twice in the numpyro route's post-processing, which
 evaluates the graph over all draws at once on the two host devices.)
 
 The intercepts and scatters are smooth in age too, cubic B-splines with
-knots every ``structure.spline_spacing`` Gyr (1.5: 11 basis functions over
-C25's range): b(t) = sum_j B_j(t) b_j, sigma(t) = sum_j B_j(t) sigma_j, the
-coefficients with the spec's ``intercept`` and ``scatter`` priors (B_j >= 0
-and sum_j B_j = 1, so sigma_j > 0 keeps sigma positive and each coefficient
-is the [Fe/H] at r_ref, or the scatter, near its knot). With a free
-intercept and scatter per fine bin the age mixture cannot tell adjacent bins
-apart (each star's candidate bins span several 0.5-Gyr bins): on a
-simulated catalogue with 10% age errors their intercepts alternated by up
-to 0.1 dex and the scatters came out at 0.04-0.077 against a true 0.08 dex.
-GPs for them (amplitude and length scale each) sampled badly on the bundled
-catalogue's 3,500-13,000 thin-disk stars: the data fix both functions far
-more tightly than any amplitude, the regime where a non-centred GP's
-coefficients curve against its hyperparameters; free spline coefficients
-are a plain regression.
+knots uniform in ln(age), ``structure.spline_log_spacing`` apart (0.3: 12
+basis functions over C25's range, knots 0.5 Gyr apart at 1.5 Gyr and 3 Gyr
+apart at 11 Gyr, as the 10-20% age errors widen): b(t) = sum_j B_j(t) b_j,
+sigma(t) = sum_j B_j(t) sigma_j, the coefficients with the spec's
+``intercept`` and ``scatter`` priors (B_j >= 0 and sum_j B_j = 1, so
+sigma_j > 0 keeps sigma positive and each coefficient is the [Fe/H] at
+r_ref, or the scatter, near its knot). With a free intercept and scatter
+per fine bin the age mixture cannot tell adjacent bins apart (each star's
+candidate bins span several 0.5-Gyr bins): on a simulated catalogue with
+10% age errors their intercepts alternated by up to 0.1 dex and the
+scatters came out at 0.04-0.077 against a true 0.08 dex. Knots 1.5 Gyr
+apart at every age did the same at old ages on the bundled catalogue's thin
+disk (20% errors: R-hat 1.13 for the intercepts and scatters above 7 Gyr).
+GPs for them (amplitude and length scale each) sampled badly there: the
+data fix both functions far more tightly than any amplitude, the regime
+where a non-centred GP's coefficients curve against its hyperparameters;
+free spline coefficients are a plain regression.
 
 ``structure.gradient_gp = false`` (``models/smooth_line.toml``) drops the GP:
 the line alone on the same bins with the same splines, the nested model to
@@ -158,17 +161,22 @@ def _gp_departure(bins, priors, prefix: str, *, degree: int):
     return pm.Deterministic(f"{prefix}_departure", pt.dot(line_projector(t, degree), g), dims="age_bin")
 
 
-def spline_basis(ages: np.ndarray, lo: float, hi: float, spacing: float) -> np.ndarray:
-    """Clamped cubic B-spline basis on [lo, hi] with knots at most ``spacing`` [Gyr] apart, (n, J).
+#: Ages below this [Gyr] share the spline's first knot (ln age needs a positive age).
+SPLINE_MIN_AGE = 0.25
+
+
+def spline_basis(ages: np.ndarray, lo: float, hi: float, log_spacing: float) -> np.ndarray:
+    """Clamped cubic B-spline basis in ln(age) on [lo, hi] [Gyr], knots at most ``log_spacing`` apart, (n, J).
 
     J = intervals + 3; each row is >= 0 and sums to 1 inside [lo, hi].
     """
     from scipy.interpolate import BSpline
 
-    n = max(int(np.ceil((float(hi) - float(lo)) / float(spacing) - 1e-9)), 1)
-    inner = np.linspace(float(lo), float(hi), n + 1)
+    a, b = np.log(max(float(lo), SPLINE_MIN_AGE)), np.log(max(float(hi), SPLINE_MIN_AGE))
+    n = max(int(np.ceil((b - a) / float(log_spacing) - 1e-9)), 1)
+    inner = np.linspace(a, b, n + 1)
     knots = np.r_[[inner[0]] * 3, inner, [inner[-1]] * 3]
-    x = np.clip(np.asarray(ages, dtype=float), inner[0], inner[-1])
+    x = np.clip(np.log(np.maximum(np.asarray(ages, dtype=float), SPLINE_MIN_AGE)), a, b)
     return BSpline.design_matrix(x, knots, 3).toarray()
 
 
@@ -244,7 +252,7 @@ class SmoothMGARModel(HierarchicalMGARModel):
         name="smooth",
         builder="smooth",
         structure=StructureConfig(
-            age_treatment="mixture", age_ref=6.625, rg_treatment="gaussian", spline_spacing=1.5
+            age_treatment="mixture", age_ref=6.625, rg_treatment="gaussian", spline_log_spacing=0.3
         ),
         data=DataConfig(age_bin_width=0.5),
     )
@@ -270,7 +278,7 @@ class SmoothMGARModel(HierarchicalMGARModel):
     def _bin_intercepts_scatters(self, bins, pf):
         pr = self.priors
         t = np.asarray(bins.centers, dtype=float)
-        basis = spline_basis(t, bins.edges[0], bins.edges[-1], self.structure.spline_spacing)
+        basis = spline_basis(t, bins.edges[0], bins.edges[-1], self.structure.spline_log_spacing)
         model = pm.modelcontext(None)
         model.add_coord("spline_knot", np.arange(basis.shape[1]))
         b0, b_se = _spline_prefit(basis, pf.intercept, pf.intercept_se)

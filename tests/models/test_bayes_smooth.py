@@ -36,7 +36,7 @@ def test_spec_chooses_fine_bins_and_the_smooth_builder():
     assert spec.structure.age_treatment == "mixture" and spec.structure.rg_treatment == "gaussian"
     assert spec.priors.gp_amplitude.distribution == "HalfNormal"
     assert spec.priors.gp_lengthscale.distribution == "InverseGamma"
-    assert spec.structure.spline_spacing == 1.5
+    assert spec.structure.spline_log_spacing == 0.3
     assert load_model_spec("hierarchical").data.age_bin_width == 0.0
     m = builder_for(spec)
     assert isinstance(m, SmoothMGARModel)
@@ -107,9 +107,10 @@ def test_gp_departure_has_no_line_and_the_curve_matches_the_bins():
             draws=20, var_names=[*names, "gradient", *splines], random_seed=3
         )
     flat = {n: prior.prior[n].values[0] for n in [*names, "gradient", *splines]}
-    # the intercept and scatter: cubic splines in age (knots 1.5 Gyr apart: 4 intervals over 2-8 Gyr)
-    basis = spline_basis(m.data.bins.centers, 2.0, 8.0, m.structure.spline_spacing)
-    assert basis.shape == (12, 7) and np.all(basis >= 0)
+    # the intercept and scatter: cubic splines in ln age (knots <= 0.3 apart: ln 4 / 0.3 -> 5
+    # intervals over 2-8 Gyr, 8 basis functions)
+    basis = spline_basis(m.data.bins.centers, 2.0, 8.0, m.structure.spline_log_spacing)
+    assert basis.shape == (12, 8) and np.all(basis >= 0)
     np.testing.assert_allclose(basis.sum(1), 1.0)
     np.testing.assert_allclose(flat["intercept"], flat["intercept_spline"] @ basis.T, atol=1e-12)
     np.testing.assert_allclose(flat["scatter"], flat["scatter_spline"] @ basis.T, atol=1e-12)
