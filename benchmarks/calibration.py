@@ -20,7 +20,9 @@ For each spec and each data set i (seeded by the spec's name and i):
    (:func:`mgar_bayes.models.simulate_population`): ``--n-per-bin`` stars per bin of
    ``--bins`` equal age bins by *true* age, observed ages with ``--age-err`` relative errors
    (stars move between bins), true R_g uniform in 5-15 kpc observed with 0.2-0.8 kpc errors,
-   [Fe/H] errors of 0.03-0.08 dex, the [-1, 0.5] [Fe/H] window. Where a model's assumptions
+   [Fe/H] errors of 0.03-0.08 dex, the [-1, 0.5] [Fe/H] window. A model that refines the bins
+   (``smooth``: 0.5-Gyr bins) gets the same number of stars spread over its own bins, each
+   star's gradient its true fine bin's, and every fine bin's gradient is ranked. Where a model's assumptions
    match this process its ranks are uniform; where they do not (C25's 1/P weighting is not a
    generative model of age errors), the ranks show how far the intervals are off;
 3. the spec is fitted with its own sampler (``--draws``/``--tune`` per chain, 2 chains), and
@@ -101,7 +103,7 @@ def _prior_draw(spec, bins: AgeBins, seed) -> dict[str, np.ndarray]:
     """One draw of the model's parameters from its own PyMC prior (built on a placeholder catalogue)."""
     import pymc as pm
 
-    stars, _ = simulate_population(bins, n_per_bin=40, seed=1)
+    stars, _ = simulate_population(spec.data.bins_for(bins), n_per_bin=40, seed=1)
     model = builder_for(spec).build_model(stars, bins, population="thin")
     names = [n for n in ("gradient", "intercept", "scatter", "trend_slope") if n in model.named_vars]
     values = pm.draw([model[n] for n in names], draws=1, random_seed=np.random.default_rng(seed))
@@ -118,26 +120,30 @@ def calibrate_one(model: str, i: int, settings: dict) -> list[dict]:
     """One unit of work: draw a truth from the prior, simulate, fit, rank. Rows of ``ranks.csv``."""
     import arviz as az
 
-    bins = AgeBins(tuple(np.linspace(settings["age_min"], settings["age_max"], settings["bins"] + 1)))
+    given = AgeBins(tuple(np.linspace(settings["age_min"], settings["age_max"], settings["bins"] + 1)))
     spec = calibration_spec(model, draws=settings["draws"], tune=settings["tune"])
+    # the bins the model fits: the given ones, or their range in a smooth model's fine bins; the
+    # catalogue keeps its size (n_per_bin stars per given bin)
+    bins = spec.data.bins_for(given)
+    n_per_bin = max(int(round(settings["n_per_bin"] * given.n_bins / bins.n_bins)), 1)
     seed = _unit_seed(model, i)
-    truth = _prior_draw(spec, bins, seed + [0])
+    truth = _prior_draw(spec, given, seed + [0])
     grad, icpt = truth["gradient"], truth["intercept"]
     scat = truth["scatter"]
     edges = bins.edges
 
-    def step(t):  # each star's gradient is its true bin's
+    def step(t):  # each star's gradient is its true (model) bin's
         return grad[np.clip(np.searchsorted(edges, t, side="right") - 1, 0, bins.n_bins - 1)]
 
     stars, _ = simulate_population(
-        bins, n_per_bin=settings["n_per_bin"], gradient_fn=step, intercept=icpt, scatter=scat,
+        bins, n_per_bin=n_per_bin, gradient_fn=step, intercept=icpt, scatter=scat,
         age_rel_err=settings["age_err"], age_ref=spec.structure.age_ref, r_ref=spec.structure.r_ref, seed=int(np.random.default_rng(seed + [1]).integers(2**31)),
     )  # fmt: skip
     m = builder_for(spec)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # convergence is recorded below, drops are counted
-        m.fit(stars, bins, population="thin", seed=int(np.random.default_rng(seed + [2]).integers(2**31)))
+        m.fit(stars, given, population="thin", seed=int(np.random.default_rng(seed + [2]).integers(2**31)))
     seconds = time.perf_counter() - t0
     post = m.idata.posterior
     g = post["gradient"].values.reshape(-1, post["gradient"].shape[-1])  # (S, K) of the bins kept
