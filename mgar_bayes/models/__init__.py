@@ -51,7 +51,7 @@ from .config import (
 )
 from .gradient import TABLE_COLUMNS, BinGradientModel, HierarchicalMGARModel, line_band
 from .populations import stack_populations
-from .simulate import SimTruth, simulate_population
+from .simulate import SimTruth, TwoDiskTruth, simulate_population, simulate_two_disks
 from .smooth import SmoothMGARModel  # noqa: E402
 from .trend import MGARTrendModel
 from .twodisk import TwoDiskModel  # noqa: E402
@@ -83,7 +83,9 @@ __all__ = [
     "diagnostics_table",
     "line_band",
     "simulate_population",
+    "simulate_two_disks",
     "SimTruth",
+    "TwoDiskTruth",
     "builder_for",
     "builder_class",
     "register_builder",

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ..binning import AgeBins
 
-__all__ = ["SimTruth", "simulate_population"]
+__all__ = ["SimTruth", "TwoDiskTruth", "simulate_population", "simulate_two_disks"]
 
 
 @dataclass(frozen=True)
@@ -196,4 +196,126 @@ def simulate_population(
         r_ref=float(r_ref),
         gradient_fn=gradient_fn,
     )
+    return stars, truth
+
+
+@dataclass(frozen=True)
+class TwoDiskTruth:
+    """The true parameters of a simulated two-disk sample (the ``disk`` axis is ``("thin", "thick")``).
+
+    Attributes
+    ----------
+    gradient, intercept, scatter : numpy.ndarray
+        Per disk and bin: gradient [dex/kpc], [Fe/H] at ``r_ref`` [dex],
+        intrinsic [Fe/H] scatter [dex], shape (2, K).
+    thin_fraction : numpy.ndarray
+        Probability that a star whose true age is in bin k is thin, shape (K,).
+    afe_at_pivot, afe_slope, afe_scatter : numpy.ndarray
+        Each disk's [alpha/Fe] sequence: [alpha/Fe] at [Fe/H] = ``feh_pivot``
+        [dex], d[alpha/Fe]/d[Fe/H], intrinsic scatter [dex], shape (2,).
+    feh_pivot, r_ref : float
+        [dex], [kpc].
+    """
+
+    gradient: np.ndarray
+    intercept: np.ndarray
+    scatter: np.ndarray
+    thin_fraction: np.ndarray
+    afe_at_pivot: np.ndarray
+    afe_slope: np.ndarray
+    afe_scatter: np.ndarray
+    feh_pivot: float
+    r_ref: float
+
+
+def simulate_two_disks(
+    bins: AgeBins,
+    *,
+    n_per_bin: int = 300,
+    gradient: np.ndarray | float = ((-0.05,), (0.01,)),
+    intercept: np.ndarray | float = ((-0.05,), (-0.4,)),
+    scatter: np.ndarray | float = ((0.08,), (0.1,)),
+    thin_fraction: np.ndarray | float = 0.6,
+    afe_at_pivot: tuple[float, float] = (0.03, 0.22),
+    afe_slope: tuple[float, float] = (-0.08, -0.08),
+    afe_scatter: tuple[float, float] = (0.02, 0.03),
+    feh_pivot: float = -0.2,
+    r_ref: float = 8.27,
+    rg_range: tuple[float, float] = (5.0, 15.0),
+    rg_err: tuple[float, float] = (0.2, 0.8),
+    feh_err: tuple[float, float] = (0.03, 0.08),
+    afe_err: tuple[float, float] = (0.01, 0.03),
+    age_rel_err: float = 0.1,
+    feh_range: tuple[float, float] | None = (-1.0, 0.5),
+    seed: int = 0,
+) -> tuple[pd.DataFrame, TwoDiskTruth]:
+    """Draw a clean sample of two disks as the two-disk model describes it.
+
+    Each bin gets ``n_per_bin`` stars by *true* age (uniform in the bin); a
+    star is thin with probability ``thin_fraction[k]`` of its true bin k, else
+    thick. In its disk d: [Fe/H]_true = b_dk + nabla_dk (R_true - r_ref) +
+    N(0, sigma_dk), observed with Gaussian errors; [alpha/Fe] = c_d + m_d
+    ([Fe/H]_obs - feh_pivot) + N(0, s_d) + its error (the sequences in the
+    observed [Fe/H], as the model conditions on it). Ages, R_g and their
+    errors are drawn as in :func:`simulate_population`.
+
+    Parameters
+    ----------
+    bins : AgeBins
+    n_per_bin : int
+        Stars per bin (by true age), both disks together, before the [Fe/H] cut.
+    gradient, intercept, scatter : array_like
+        Broadcast to (2, K): per disk (thin, thick) and bin [dex/kpc, dex, dex].
+    thin_fraction : float or array_like
+        Broadcast to (K,).
+    afe_at_pivot, afe_slope, afe_scatter : pair of float
+        Thin and thick [alpha/Fe] sequences [dex, -, dex].
+    feh_pivot, r_ref : float
+        [dex], [kpc].
+    rg_range, rg_err, feh_err, afe_err : pair of float
+        True R_g is uniform in ``rg_range``; errors uniform in their ranges [kpc, kpc, dex, dex].
+    age_rel_err : float
+        Relative age error.
+    feh_range : pair of float or None
+        Keep only stars with observed [Fe/H] inside.
+    seed : int
+
+    Returns
+    -------
+    stars : pandas.DataFrame
+        The columns of :func:`simulate_population` plus ``afe, afe_err`` and
+        the true ``disk``; ``population`` is empty (no hard selection).
+    truth : TwoDiskTruth
+    """
+    rng = np.random.default_rng(seed)
+    k_bins = bins.n_bins
+    g = np.broadcast_to(np.asarray(gradient, dtype=float), (2, k_bins)).copy()
+    b = np.broadcast_to(np.asarray(intercept, dtype=float), (2, k_bins)).copy()
+    sig = np.broadcast_to(np.asarray(scatter, dtype=float), (2, k_bins)).copy()
+    frac = np.broadcast_to(np.asarray(thin_fraction, dtype=float), (k_bins,)).copy()
+    if np.any(sig <= 0) or np.any((frac < 0) | (frac > 1)):
+        raise ValueError("scatter must be > 0 and thin_fraction in [0, 1]")
+    c, m, s = (np.asarray(v, dtype=float) for v in (afe_at_pivot, afe_slope, afe_scatter))
+    true_bin = np.repeat(np.arange(k_bins), n_per_bin)
+    n = true_bin.size
+    true_age = rng.uniform(bins.lo[true_bin], bins.hi[true_bin])
+    age = np.maximum(true_age * (1.0 + age_rel_err * rng.standard_normal(n)), 0.05)
+    disk = np.where(rng.random(n) < frac[true_bin], 0, 1)
+    true_rg = rng.uniform(*rg_range, n)
+    rg_e = rng.uniform(*rg_err, n)
+    fe_e = rng.uniform(*feh_err, n)
+    a_e = rng.uniform(*afe_err, n)
+    feh_true = b[disk, true_bin] + g[disk, true_bin] * (true_rg - r_ref) + sig[disk, true_bin] * rng.standard_normal(n)
+    feh_obs = feh_true + fe_e * rng.standard_normal(n)
+    afe = c[disk] + m[disk] * (feh_obs - feh_pivot) + s[disk] * rng.standard_normal(n) + a_e * rng.standard_normal(n)
+    stars = pd.DataFrame({
+        "source_id": np.arange(n, dtype=np.int64) + 1_000_000 * (seed % 1000),
+        "feh": feh_obs, "feh_err": fe_e, "afe": afe, "afe_err": a_e,
+        "R_g": true_rg + rg_e * rng.standard_normal(n), "R_g_err": rg_e,
+        "age": age, "age_err": np.maximum(age_rel_err * age, 1e-3), "population": "",
+        "disk": np.array(["thin", "thick"])[disk], "true_age": true_age, "true_R_g": true_rg, "true_bin": true_bin,
+    })  # fmt: skip
+    if feh_range is not None:
+        stars = stars[(stars["feh"] >= feh_range[0]) & (stars["feh"] <= feh_range[1])].reset_index(drop=True)
+    truth = TwoDiskTruth(g, b, sig, frac, c, m, s, float(feh_pivot), float(r_ref))
     return stars, truth

@@ -136,3 +136,32 @@ def test_recovers_both_disks_and_calibrated_membership():
         if len(grp) >= 20:
             assert abs(grp["thin"].mean() - grp["p"].mean()) < 0.15
     assert ((m["p_thin"] > 0.5) == is_thin).mean() > 0.95
+
+
+def test_two_disk_simulator_draws_what_it_is_given():
+    """simulate_two_disks: thin fractions by true bin, the two [alpha/Fe] sequences and each disk's
+    gradients come back from its stars (by the true labels) within their sampling errors."""
+    from mgar_bayes.models import simulate_two_disks
+
+    grad = np.array([[-0.07, -0.06, -0.05], [0.0, 0.01, 0.02]])
+    stars, truth = simulate_two_disks(
+        BINS, n_per_bin=4000, gradient=grad, intercept=[[-0.05], [-0.3]], scatter=[[0.05], [0.08]],
+        thin_fraction=[0.8, 0.5, 0.2], afe_at_pivot=(0.03, 0.22), afe_slope=(-0.08, -0.05),
+        afe_scatter=(0.02, 0.03), age_rel_err=0.1, seed=4,
+    )  # fmt: skip
+    np.testing.assert_array_equal(truth.gradient, grad)
+    assert set(stars["disk"]) == {"thin", "thick"} and (stars["population"] == "").all()
+    assert stars["feh"].between(-1.0, 0.5).all()
+    for k, f in enumerate([0.8, 0.5, 0.2]):
+        in_bin = stars["true_bin"] == k
+        assert abs((stars.loc[in_bin, "disk"] == "thin").mean() - f) < 0.03
+    for d, disk in enumerate(("thin", "thick")):
+        s = stars[stars["disk"] == disk]
+        slope, icpt = np.polyfit(s["feh"] - FEH_PIVOT, s["afe"], 1)
+        assert abs(icpt - truth.afe_at_pivot[d]) < 0.005 and abs(slope - truth.afe_slope[d]) < 0.01
+        for k in range(BINS.n_bins):
+            sk = s[(s["true_bin"] == k) & s["feh"].between(-0.8, 0.3)]  # away from the [Fe/H] window's edges
+            g = np.polyfit(sk["true_R_g"] - 8.27, sk["feh"], 1)[0]
+            assert abs(g - grad[d, k]) < 0.006
+    with pytest.raises(ValueError, match="thin_fraction"):
+        simulate_two_disks(BINS, thin_fraction=1.5)
