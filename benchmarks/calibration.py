@@ -6,6 +6,7 @@ Usage::
     .venv/bin/python benchmarks/calibration.py --models marginal,hierarchical --n-sims 20
     .venv/bin/python benchmarks/calibration.py --workers 2                  # on a local Dask cluster
     .venv/bin/python benchmarks/calibration.py --scheduler tcp://host:8786  # on a running scheduler
+    .venv/bin/python benchmarks/calibration.py --models twodisk --out DIR --resume  # finish an interrupted run
 
 For each spec and each data set i (seeded by the spec's name and i):
 
@@ -343,6 +344,9 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, default=None, help="local Dask cluster of N workers")
     p.add_argument("--scheduler", default=None, help="a running dask.distributed scheduler's address")
     p.add_argument("--out", default="benchmarks/results/calibration")
+    p.add_argument("--resume", action="store_true",
+                   help="keep --out's ranks.csv and fit only the data sets it lacks (same settings required)")
+    p.add_argument("--overwrite", action="store_true", help="replace the results already in --out")
     p.add_argument("--summarise", nargs="+", default=None, metavar="DIR",
                    help="fit nothing: combine the ranks.csv of earlier runs into --out's table and figure")
     a = p.parse_args(argv)
@@ -355,11 +359,14 @@ def main(argv=None) -> int:
         load_model_spec(m)  # a wrong name fails before any work
     settings = {k: getattr(a, k) for k in ("bins", "age_min", "age_max", "n_per_bin", "age_err", "draws", "tune",
                                            "ranks")}  # fmt: skip
-    units = [(m, i) for m in models for i in range(a.n_sims)]
-    print(f"{len(units)} fits: {', '.join(models)} x {a.n_sims} data sets; {a.bins} bins x {a.n_per_bin} stars, "
+    done = _previous_rows(out, settings, resume=a.resume, overwrite=a.overwrite)
+    have = set(zip(done["model"], done["sim"], strict=True)) if len(done) else set()
+    units = [(m, i) for m in models for i in range(a.n_sims) if (m, i) not in have]
+    print(f"{len(units)} fits: {', '.join(models)} x {a.n_sims} data sets"
+          f"{f' ({len(have)} done before, kept)' if have else ''}; {a.bins} bins x {a.n_per_bin} stars, "
           f"{a.age_err:.0%} age errors", flush=True)  # fmt: skip
     t0 = time.perf_counter()
-    rows = []
+    rows = done.to_dict("records")
     with _runner(a.workers, a.scheduler) as run:
         for k, unit_rows in enumerate(run(calibrate_one, [u[0] for u in units], [u[1] for u in units],
                                           [settings] * len(units))):  # fmt: skip
@@ -368,6 +375,32 @@ def main(argv=None) -> int:
                 print(f"  {k + 1}/{len(units)} fits, {time.perf_counter() - t0:.0f} s", flush=True)
                 write_frame(pd.DataFrame(rows), out / "ranks.csv")  # what an interrupted run has done
     return _write(pd.DataFrame(rows), out, t0)
+
+
+def _previous_rows(out: Path, settings: dict, *, resume: bool, overwrite: bool) -> pd.DataFrame:
+    """The rows of an earlier run in ``out`` to keep (``--resume``), after checking its settings match.
+
+    Records the settings in ``out/settings.json``. Refuses to replace results without
+    ``--overwrite``, and to resume a run made with other settings.
+    """
+    import json
+
+    ranks, meta = out / "ranks.csv", out / "settings.json"
+    if ranks.exists() and not (resume or overwrite):
+        raise SystemExit(f"{ranks} exists: pass --resume to add the missing data sets to it, "
+                         "--overwrite to replace it, or choose another --out")  # fmt: skip
+    done = pd.DataFrame()
+    if resume and ranks.exists():
+        before = json.loads(meta.read_text()) if meta.exists() else None
+        if before != settings:
+            raise SystemExit(f"cannot resume {out}: its settings ({meta}: {before}) differ from this run's "
+                             f"({settings}); choose another --out")  # fmt: skip
+        done = pd.read_csv(ranks)
+    out.mkdir(parents=True, exist_ok=True)
+    from mgar_bayes.atomic import atomic_write_text
+
+    atomic_write_text(meta, json.dumps(settings, indent=1, sort_keys=True))
+    return done
 
 
 def _write(ranks: pd.DataFrame, out: Path, t0: float) -> int:
