@@ -371,9 +371,9 @@ def main(argv=None) -> int:
         for k, unit_rows in enumerate(run(calibrate_one, [u[0] for u in units], [u[1] for u in units],
                                           [settings] * len(units))):  # fmt: skip
             rows.extend(unit_rows)
+            write_frame(pd.DataFrame(rows), out / "ranks.csv")  # after every fit: what --resume keeps
             if (k + 1) % 10 == 0 or k + 1 == len(units):
                 print(f"  {k + 1}/{len(units)} fits, {time.perf_counter() - t0:.0f} s", flush=True)
-                write_frame(pd.DataFrame(rows), out / "ranks.csv")  # what an interrupted run has done
     return _write(pd.DataFrame(rows), out, t0)
 
 
