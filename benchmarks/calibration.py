@@ -48,9 +48,10 @@ ranks do not depend on where a unit ran.
 Specs left out by default: the prior-sensitivity variants (``c25_narrow``, ``c25_wide``,
 ``c25_scatter``) differ from ``c25`` only in their priors, which calibration replaces, so
 they are ``c25``; ``c25_integrated`` has ``c25``'s posterior by construction (the tests
-check the two agree) at several times its cost; ``twodisk`` needs two disks' chemistry that
-this simulator does not draw. Name them with ``--models`` to run them anyway (``twodisk``
-is refused with that reason).
+check the two agree) at several times its cost. Name them with ``--models`` to run them anyway.
+``twodisk`` is simulated by :func:`mgar_bayes.models.simulate_two_disks` (two [alpha/Fe]
+sequences and a thin fraction per bin drawn from its prior under
+:data:`TWODISK_CALIBRATION_PRIORS`) and ranked on both disks' bin gradients and rates.
 """
 
 from __future__ import annotations
@@ -158,12 +159,7 @@ def calibrate_one(model: str, i: int, settings: dict) -> list[dict]:
         bins, n_per_bin=n_per_bin, gradient_fn=step, intercept=icpt, scatter=scat,
         age_rel_err=settings["age_err"], age_ref=spec.structure.age_ref, r_ref=spec.structure.r_ref, seed=int(np.random.default_rng(seed + [1]).integers(2**31)),
     )  # fmt: skip
-    m = builder_for(spec)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # convergence is recorded below, drops are counted
-        m.fit(stars, given, population="thin", seed=int(np.random.default_rng(seed + [2]).integers(2**31)))
-    seconds = time.perf_counter() - t0
+    m, seconds = _fit(spec, stars, given, seed)
     post = m.idata.posterior
     g = post["gradient"].values.reshape(-1, post["gradient"].shape[-1])  # (S, K) of the bins kept
     kept = np.isin(bins.labels(), list(post["gradient"].coords["age_bin"].values))
@@ -193,12 +189,7 @@ def _calibrate_twodisk(model: str, i: int, settings: dict, spec, bins: AgeBins) 
         afe_slope=truth["afe_slope"], afe_scatter=truth["afe_scatter"], age_rel_err=settings["age_err"],
         r_ref=spec.structure.r_ref, seed=int(np.random.default_rng(seed + [1]).integers(2**31)),
     )  # fmt: skip
-    m = builder_for(spec)
-    t0 = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        m.fit(stars, bins, population="thin", seed=int(np.random.default_rng(seed + [2]).integers(2**31)))
-    seconds = time.perf_counter() - t0
+    m, seconds = _fit(spec, stars, bins, seed)
     post = m.idata.posterior
     quantities = []
     for d, disk in enumerate(("thin", "thick")):
@@ -212,6 +203,16 @@ def _calibrate_twodisk(model: str, i: int, settings: dict, spec, bins: AgeBins) 
     info = {"model": model, "age_err": settings["age_err"], "sim": i, "seconds": seconds, "max_rhat": rhat,
             "divergences": div, "n_stars": len(stars)}  # fmt: skip
     return _rank_rows(quantities, info, settings["ranks"])
+
+
+def _fit(spec, stars, bins: AgeBins, seed):
+    """The spec fitted to ``stars`` (seeded by the unit's seed) and the seconds it took."""
+    m = builder_for(spec)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence is recorded by the caller, drops are counted
+        m.fit(stars, bins, population="thin", seed=int(np.random.default_rng(seed + [2]).integers(2**31)))
+    return m, time.perf_counter() - t0
 
 
 def _rank_rows(quantities, info: dict, n_ranks: int) -> list[dict]:
